@@ -1,0 +1,144 @@
+"""The `eventyard` command: `eventyard serve [flags]`; every flag can also come from EVENTYARD_*."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from eventyard.config import Config, env
+
+
+def _aws_endpoint(value: str) -> tuple[str, str]:
+    service, sep, url = value.partition("=")
+    if not sep or not service or not url:
+        raise argparse.ArgumentTypeError("expected SERVICE=URL, e.g. sqs=http://127.0.0.1:5000")
+    return service, url
+
+
+def _bool(value: str | None) -> bool:
+    return (value or "").lower() in {"1", "true", "yes", "on"}
+
+
+def parser() -> argparse.ArgumentParser:
+    defaults = Config()
+    top = argparse.ArgumentParser(prog="eventyard", description=__doc__)
+    commands = top.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the EventBridge-compatible server")
+    serve.add_argument(
+        "--host", default=env("HOST", defaults.host), help="address to listen on (EVENTYARD_HOST)"
+    )
+    serve.add_argument(
+        "--port", type=int, default=int(env("PORT", str(defaults.port)) or 0), help="port (EVENTYARD_PORT)"
+    )
+    serve.add_argument(
+        "--store",
+        default=env("STORE", defaults.store),
+        help="memory | sqlite:///relative.db | sqlite:////absolute.db | postgresql://... "
+        "(EVENTYARD_STORE; default: a SQLite file under ./.eventyard/)",
+    )
+    serve.add_argument(
+        "--default-account",
+        default=env("DEFAULT_ACCOUNT", defaults.default_account),
+        help="account of callers whose access key id is not 12 digits (EVENTYARD_DEFAULT_ACCOUNT)",
+    )
+    serve.add_argument(
+        "--default-region",
+        default=env("DEFAULT_REGION", defaults.default_region),
+        help="region of unsigned requests (EVENTYARD_DEFAULT_REGION)",
+    )
+    serve.add_argument(
+        "--max-entry-size",
+        type=int,
+        default=int(env("MAX_ENTRY_SIZE", str(defaults.max_entry_size)) or 0),
+        help="largest PutEvents entry in bytes; 262144 gives the classic limit (EVENTYARD_MAX_ENTRY_SIZE)",
+    )
+    serve.add_argument(
+        "--aws-endpoint-url",
+        default=env("AWS_ENDPOINT_URL"),
+        help="endpoint for every AWS service target, e.g. moto (EVENTYARD_AWS_ENDPOINT_URL)",
+    )
+    serve.add_argument(
+        "--aws-endpoint",
+        type=_aws_endpoint,
+        action="append",
+        default=[_aws_endpoint(v) for v in (env("AWS_ENDPOINTS") or "").split(",") if v],
+        metavar="SERVICE=URL",
+        help="endpoint for one AWS service, repeatable (EVENTYARD_AWS_ENDPOINTS=sqs=URL,sns=URL)",
+    )
+    serve.add_argument(
+        "--retry-base-seconds",
+        type=float,
+        default=float(env("RETRY_BASE_SECONDS", str(defaults.retry_base_seconds)) or 1),
+        help="first delivery retry delay; later ones back off exponentially (EVENTYARD_RETRY_BASE_SECONDS)",
+    )
+    serve.add_argument(
+        "--test-clock",
+        action="store_true",
+        default=_bool(env("TEST_CLOCK")),
+        help="enable POST /_eventyard/clock to move the server's clock forward, for tests (EVENTYARD_TEST_CLOCK)",
+    )
+    serve.add_argument(
+        "--node-id", default=env("NODE_ID", ""), help="name of this node in logs (EVENTYARD_NODE_ID)"
+    )
+    serve.add_argument(
+        "--log-level",
+        default=env("LOG_LEVEL", defaults.log_level),
+        help="debug|info|warning (EVENTYARD_LOG_LEVEL)",
+    )
+    return top
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    return Config(
+        host=args.host,
+        port=args.port,
+        store=args.store or "",
+        default_account=args.default_account,
+        default_region=args.default_region,
+        max_entry_size=args.max_entry_size,
+        aws_endpoint_url=args.aws_endpoint_url,
+        aws_endpoints=dict(args.aws_endpoint),
+        retry_base_seconds=args.retry_base_seconds,
+        test_clock=args.test_clock,
+        log_level=args.log_level,
+        node_id=args.node_id,
+    )
+
+
+def serve(config: Config) -> None:
+    import uvicorn
+
+    from eventyard.runtime import Runtime
+    from eventyard.wire.app import App
+
+    logging.basicConfig(
+        level=config.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    app = App(Runtime.from_config(config))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=config.host,
+            port=config.port,
+            lifespan="on",
+            log_level=config.log_level.lower(),
+            access_log=False,
+            timeout_graceful_shutdown=10,
+            loop="uvloop",
+            http="httptools",
+        )
+    )
+    server.run()
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    if args.command == "serve":
+        serve(config_from_args(args))
+
+
+if __name__ == "__main__":
+    main()

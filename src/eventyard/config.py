@@ -1,0 +1,37 @@
+"""Settings from command-line flags and EVENTYARD_* environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_STORE_DIR = Path(".eventyard")
+
+
+@dataclass
+class Config:
+    host: str = "127.0.0.1"
+    port: int = 4010
+    store: str = ""  # empty: a SQLite file under ./.eventyard/
+    default_account: str = "123456789012"
+    default_region: str = "us-east-1"
+    max_entry_size: int = 1024 * 1024
+    aws_endpoint_url: str | None = None
+    aws_endpoints: dict[str, str] = field(default_factory=dict)
+    retry_base_seconds: float = 1.0
+    test_clock: bool = False
+    log_level: str = "info"
+    node_id: str = ""
+    partner_source_pending_days: float = 7.0
+    partner_source_deactivated_days: float = 14.0
+    delivery_workers: int = 16
+
+    def store_url(self) -> str:
+        if self.store:
+            return self.store
+        return f"sqlite:///{(DEFAULT_STORE_DIR / 'eventyard.db').resolve()}"
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(f"EVENTYARD_{name}", default)

@@ -1,0 +1,78 @@
+"""Event bus resource policies: the statements PutPermission writes, and whether one allows a caller."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+VERSION = "2012-10-17"
+
+
+def statement(
+    sid: str, bus_arn: str, action: str, principal: str, condition: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The statement AWS writes for PutPermission(Action, Principal, StatementId, Condition)."""
+    result: dict[str, Any] = {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": "*" if principal == "*" else {"AWS": f"arn:aws:iam::{principal}:root"},
+        "Action": action,
+        "Resource": bus_arn,
+    }
+    if condition:
+        result["Condition"] = {condition["Type"]: {condition["Key"]: condition["Value"]}}
+    return result
+
+
+def parse(policy: str | None) -> dict[str, Any] | None:
+    if not policy:
+        return None
+    try:
+        document = orjson.loads(policy)
+    except orjson.JSONDecodeError:
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _principal_matches(principal: Any, account: str) -> bool:
+    if principal == "*":
+        return True
+    if isinstance(principal, dict):
+        values = _as_list(principal.get("AWS", []))
+        return any(
+            value == "*" or value == account or value == f"arn:aws:iam::{account}:root" for value in values
+        )
+    return False
+
+
+def _action_matches(actions: Any, action: str) -> bool:
+    return any(pattern in ("*", "events:*", action) for pattern in _as_list(actions))
+
+
+def allows(policy: str | None, account: str, action: str, org_id: str | None = None) -> bool:
+    """Does the bus policy allow `account` to do `action` (e.g. events:PutEvents)? Deny wins."""
+    document = parse(policy)
+    if document is None:
+        return False
+    allowed = False
+    for item in _as_list(document.get("Statement", [])):
+        if not isinstance(item, dict):
+            continue
+        if not (
+            _principal_matches(item.get("Principal"), account) and _action_matches(item.get("Action"), action)
+        ):
+            continue
+        condition = item.get("Condition") or {}
+        wanted_org = (condition.get("StringEquals") or {}).get("aws:PrincipalOrgID")
+        if wanted_org is not None and wanted_org != org_id:
+            continue
+        if item.get("Effect") == "Deny":
+            return False
+        if item.get("Effect") == "Allow":
+            allowed = True
+    return allowed

@@ -1,0 +1,135 @@
+"""Pieces every operation family shares: resolving buses, default buses, paging tokens, tags."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from typing import Any
+
+import orjson
+
+from eventyard.core import arn as arns
+from eventyard.errors import AwsError, not_found
+from eventyard.runtime import Context
+from eventyard.store.base import Doc, Tx
+
+BUS = "event_bus"
+RULE = "rule"
+TAGS = "tags"
+
+_TOKEN_KEY = b"eventyard-paging-v1"
+
+
+def resolve_bus(ctx: Context, name_or_arn: str | None) -> tuple[str, str, str]:
+    """(account, region, name) of a bus given by name, by ARN, or omitted (the default bus)."""
+    if not name_or_arn:
+        return ctx.account, ctx.region, arns.DEFAULT_BUS
+    if name_or_arn.startswith("arn:"):
+        parsed = arns.parse(name_or_arn)
+        if parsed is None or not parsed.resource.startswith("event-bus/") or not parsed.account:
+            raise AwsError(
+                "ValidationException",
+                f"Parameter {name_or_arn} is not valid. Reason: Provided Arn is not in correct format.",
+            )
+        return parsed.account, parsed.region, parsed.resource.removeprefix("event-bus/")
+    return ctx.account, ctx.region, name_or_arn
+
+
+def bus_doc(ctx: Context, account: str, region: str, name: str) -> Doc:
+    now = ctx.clock.time()
+    return {
+        "Name": name,
+        "Arn": arns.event_bus(region, account, name),
+        "CreationTime": now,
+        "LastModifiedTime": now,
+    }
+
+
+async def ensure_default_bus(
+    ctx: Context, tx: Tx, account: str | None = None, region: str | None = None
+) -> None:
+    """Each (account, region) has its own `default` event bus, created on first use."""
+    account = account or ctx.account
+    region = region or ctx.region
+    key = (account, region)
+    known: set[tuple[str, str]] = ctx.runtime.extensions.setdefault("default_buses", set())
+    if key in known:
+        return
+    if await tx.get(BUS, account, region, arns.DEFAULT_BUS) is None:
+        await tx.put(BUS, account, region, arns.DEFAULT_BUS, bus_doc(ctx, account, region, arns.DEFAULT_BUS))
+    known.add(key)
+
+
+async def get_bus(ctx: Context, tx: Tx, account: str, region: str, name: str) -> Doc:
+    if name == arns.DEFAULT_BUS:
+        await ensure_default_bus(ctx, tx, account, region)
+    bus = await tx.get(BUS, account, region, name)
+    if bus is None:
+        raise not_found(f"Event bus {name} does not exist.")
+    return bus
+
+
+def check_same_account(ctx: Context, account: str, region: str) -> None:
+    """Cross-account management of another account's resources is not supported; say so clearly."""
+    if account != ctx.account or region != ctx.region:
+        raise AwsError(
+            "AccessDeniedException",
+            f"User: arn:aws:iam::{ctx.account}:root is not authorized to manage resources of account "
+            f"{account} in {region}.",
+        )
+
+
+def encode_token(ctx: Context, operation: str, last: str) -> str:
+    payload = orjson.dumps({"o": operation, "a": ctx.account, "r": ctx.region, "k": last})
+    mac = hmac.new(_TOKEN_KEY, payload, hashlib.sha256).digest()[:12]
+    return base64.urlsafe_b64encode(mac + payload).decode().rstrip("=")
+
+
+def decode_token(ctx: Context, operation: str, token: str | None) -> str | None:
+    """The last key of the previous page, or an InvalidToken error for a forged or foreign token."""
+    if token is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        mac, payload = raw[:12], raw[12:]
+        if not hmac.compare_digest(mac, hmac.new(_TOKEN_KEY, payload, hashlib.sha256).digest()[:12]):
+            raise ValueError("bad signature")
+        data = orjson.loads(payload)
+        if (data["o"], data["a"], data["r"]) != (operation, ctx.account, ctx.region):
+            raise ValueError("token of another request")
+        last = data["k"]
+        if not isinstance(last, str):
+            raise ValueError("bad key")
+        return last
+    except (ValueError, KeyError, TypeError):
+        raise AwsError("InvalidToken", "The NextToken provided is invalid or expired.") from None
+
+
+async def page(
+    ctx: Context, operation: str, items: list[Any], limit: int | None, key: str = "Name"
+) -> tuple[list[Any], str | None]:
+    """Cut `items` (already after the token, fetched with limit+1) to `limit` and make the next token."""
+    if limit is not None and len(items) > limit:
+        items = items[:limit]
+        return items, encode_token(ctx, operation, items[-1][key])
+    return items, None
+
+
+def tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
+    return [{"Key": k, "Value": v} for k, v in tags.items()]
+
+
+async def set_tags(tx: Tx, ctx: Context, resource_arn: str, tags: list[dict[str, str]] | None) -> None:
+    if not tags:
+        return
+    current = await tx.get(TAGS, ctx.account, ctx.region, resource_arn) or {"Tags": {}}
+    for tag in tags:
+        current["Tags"][tag["Key"]] = tag["Value"]
+    if len(current["Tags"]) > 50:
+        raise AwsError("LimitExceededException", "A resource can have at most 50 tags.")
+    await tx.put(TAGS, ctx.account, ctx.region, resource_arn, current)
+
+
+async def drop_tags(tx: Tx, ctx: Context, resource_arn: str) -> None:
+    await tx.delete(TAGS, ctx.account, ctx.region, resource_arn)

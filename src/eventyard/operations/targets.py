@@ -1,0 +1,100 @@
+"""Targets of a rule: PutTargets, RemoveTargets, ListTargetsByRule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from eventyard.errors import AwsError, limit_exceeded, validation
+from eventyard.operations import _common as common
+from eventyard.operations._common import RULE
+from eventyard.operations.registry import operation
+from eventyard.operations.rules import check_managed, get_rule
+from eventyard.runtime import Context
+
+MAX_TARGETS_PER_RULE = 5
+
+
+def check_target(target: dict[str, Any]) -> None:
+    """What AWS refuses for the whole request: mutually exclusive input forms, bad transformers."""
+    forms = [key for key in ("Input", "InputPath", "InputTransformer") if target.get(key) is not None]
+    if len(forms) > 1:
+        raise validation(
+            f"Target {target['Id']}: Input, InputPath and InputTransformer are mutually exclusive; "
+            f"only one can be specified (got {', '.join(forms)})."
+        )
+    from eventyard.core import transform
+
+    if target.get("Input") is not None:
+        try:
+            orjson.loads(target["Input"])
+        except orjson.JSONDecodeError:
+            raise validation(f"Target {target['Id']}: Input is not valid JSON text.") from None
+    if target.get("InputPath") is not None:
+        transform.validate_input_path(target["InputPath"])
+    if target.get("InputTransformer") is not None:
+        transform.validate_input_transformer(target["InputTransformer"])
+
+
+@operation("PutTargets")
+async def put_targets(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    account, region, bus_name = common.resolve_bus(ctx, params.get("EventBusName"))
+    common.check_same_account(ctx, account, region)
+    new_targets: list[dict[str, Any]] = params["Targets"]
+    ids = [target["Id"] for target in new_targets]
+    if len(set(ids)) != len(ids):
+        raise validation("The request contains duplicate target ids.")
+    for target in new_targets:
+        check_target(target)
+    async with ctx.store.transaction() as tx:
+        await common.get_bus(ctx, tx, account, region, bus_name)
+        rule = await get_rule(tx, account, region, bus_name, params["Rule"])
+        check_managed(rule)
+        targets = {target["Id"]: target for target in rule["Targets"]}
+        for target in new_targets:
+            targets[target["Id"]] = target
+        if len(targets) > MAX_TARGETS_PER_RULE:
+            raise limit_exceeded(
+                f"The requested resource exceeds the maximum number allowed: a rule can have at most "
+                f"{MAX_TARGETS_PER_RULE} targets."
+            )
+        rule["Targets"] = list(targets.values())
+        await tx.put(RULE, account, region, rule["Name"], rule, parent=bus_name)
+    ctx.runtime.rules_changed(account, region, bus_name)
+    return {"FailedEntryCount": 0, "FailedEntries": []}
+
+
+@operation("RemoveTargets")
+async def remove_targets(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    account, region, bus_name = common.resolve_bus(ctx, params.get("EventBusName"))
+    common.check_same_account(ctx, account, region)
+    ids = set(params["Ids"])
+    async with ctx.store.transaction() as tx:
+        await common.get_bus(ctx, tx, account, region, bus_name)
+        rule = await get_rule(tx, account, region, bus_name, params["Rule"])
+        check_managed(rule, params.get("Force", False))
+        rule["Targets"] = [target for target in rule["Targets"] if target["Id"] not in ids]
+        await tx.put(RULE, account, region, rule["Name"], rule, parent=bus_name)
+    ctx.runtime.rules_changed(account, region, bus_name)
+    return {"FailedEntryCount": 0, "FailedEntries": []}
+
+
+@operation("ListTargetsByRule")
+async def list_targets_by_rule(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    account, region, bus_name = common.resolve_bus(ctx, params.get("EventBusName"))
+    after = common.decode_token(ctx, "ListTargetsByRule", params.get("NextToken"))
+    limit = params.get("Limit")
+    async with ctx.store.transaction() as tx:
+        await common.get_bus(ctx, tx, account, region, bus_name)
+        rule = await get_rule(tx, account, region, bus_name, params["Rule"])
+    targets = rule["Targets"]
+    if after is not None:
+        positions = [index for index, target in enumerate(targets) if target["Id"] == after]
+        if not positions:
+            raise AwsError("InvalidToken", "The NextToken provided is invalid or expired.")
+        targets = targets[positions[0] + 1 :]
+    if limit is not None:
+        targets = targets[: limit + 1]
+    targets, token = await common.page(ctx, "ListTargetsByRule", targets, limit, key="Id")
+    return {"Targets": targets, "NextToken": token}

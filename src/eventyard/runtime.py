@@ -1,0 +1,85 @@
+"""What a running server holds (config, store, clock, background services) and what each request sees."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from eventyard.clock import Clock, new_id
+from eventyard.config import Config
+from eventyard.store import Store, open_store
+
+log = logging.getLogger("eventyard")
+
+
+class Service(Protocol):
+    """A background part of the server, started before the first request and stopped after the last."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
+@dataclass
+class Runtime:
+    config: Config
+    store: Store
+    clock: Clock = field(default_factory=Clock)
+    ids: Callable[[], str] = new_id
+    node_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    services: list[Service] = field(default_factory=list)
+    # Called after a commit that changed the rules of a bus: (account, region, bus name).
+    rule_listeners: list[Callable[[str, str, str], None]] = field(default_factory=list)
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, config: Config) -> Runtime:
+        runtime = cls(config=config, store=open_store(config.store_url()))
+        if config.node_id:
+            runtime.node_id = config.node_id
+        return runtime
+
+    async def start(self) -> None:
+        await self.store.open()
+        for service in self.services:
+            await service.start()
+
+    async def stop(self) -> None:
+        for service in reversed(self.services):
+            try:
+                await service.stop()
+            except Exception:
+                log.exception("stopping %r failed", service)
+        await self.store.close()
+
+    def rules_changed(self, account: str, region: str, bus: str) -> None:
+        for listener in self.rule_listeners:
+            listener(account, region, bus)
+
+
+@dataclass
+class Context:
+    """One request: who calls (account, region) and the runtime that serves it."""
+
+    account: str
+    region: str
+    request_id: str
+    runtime: Runtime
+
+    @property
+    def store(self) -> Store:
+        return self.runtime.store
+
+    @property
+    def clock(self) -> Clock:
+        return self.runtime.clock
+
+    @property
+    def config(self) -> Config:
+        return self.runtime.config
+
+    def arn(self, resource: str, account: str | None = None, region: str | None = None) -> str:
+        return f"arn:aws:events:{region or self.region}:{self.account if account is None else account}:{resource}"

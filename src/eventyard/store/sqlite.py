@@ -1,0 +1,201 @@
+"""The embedded default store: one SQLite file (or memory), one connection on one worker thread."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+
+from eventyard.store.base import Conflict, Doc, Store, Tx, migrations, split_statements
+
+T = TypeVar("T")
+
+
+def _load(text: str | bytes) -> Doc:
+    return orjson.loads(text)
+
+
+def _dump(doc: Doc) -> str:
+    return orjson.dumps(doc).decode()
+
+
+class SqliteStore(Store):
+    """SQLite serialises writers anyway, so every statement runs on one thread, one transaction at a time.
+
+    WAL with synchronous=FULL: a commit is on disk before the caller is answered.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        self._lock = asyncio.Lock()
+        self._conn: sqlite3.Connection | None = None
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._conn
+        assert conn is not None, "store is not open"
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, conn)
+
+    async def open(self) -> None:
+        def connect() -> sqlite3.Connection:
+            if self.path != ":memory:":
+                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute("PRAGMA foreign_keys=ON")
+            return conn
+
+        loop = asyncio.get_running_loop()
+        self._conn = await loop.run_in_executor(self._executor, connect)
+        await self.run(self._migrate)
+
+    @staticmethod
+    def _migrate(conn: sqlite3.Connection) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)")
+            applied = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+            for version, sql in migrations():
+                if version in applied:
+                    continue
+                for statement in split_statements(sql):
+                    conn.execute(statement)
+                conn.execute("INSERT INTO schema_migrations (version) VALUES (?)", (version,))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            async with self._lock:
+                await self.run(lambda conn: conn.close())
+                self._conn = None
+        self._executor.shutdown(wait=True)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        async with self._lock:
+            await self.run(lambda conn: conn.execute("BEGIN IMMEDIATE"))
+            try:
+                yield SqliteTx(self)
+            except BaseException:
+                await self.run(lambda conn: conn.execute("ROLLBACK"))
+                raise
+            await self.run(lambda conn: conn.execute("COMMIT"))
+
+
+class SqliteTx(Tx):
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+
+    async def execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        return await self.store.run(lambda conn: conn.execute(sql, params).fetchall())
+
+    async def get(self, kind: str, account: str, region: str, name: str, parent: str = "") -> Doc | None:
+        rows = await self.execute(
+            "SELECT doc FROM resources WHERE kind=? AND account=? AND region=? AND parent=? AND name=?",
+            (kind, account, region, parent, name),
+        )
+        return _load(rows[0][0]) if rows else None
+
+    async def insert(
+        self,
+        kind: str,
+        account: str,
+        region: str,
+        name: str,
+        doc: Doc,
+        parent: str = "",
+        ref: str | None = None,
+    ) -> None:
+        try:
+            await self.execute(
+                "INSERT INTO resources (kind, account, region, parent, name, ref, doc) VALUES (?,?,?,?,?,?,?)",
+                (kind, account, region, parent, name, ref, _dump(doc)),
+            )
+        except sqlite3.IntegrityError as error:
+            raise Conflict(str(error)) from None
+
+    async def put(
+        self,
+        kind: str,
+        account: str,
+        region: str,
+        name: str,
+        doc: Doc,
+        parent: str = "",
+        ref: str | None = None,
+    ) -> None:
+        await self.execute(
+            "INSERT INTO resources (kind, account, region, parent, name, ref, doc) VALUES (?,?,?,?,?,?,?) "
+            "ON CONFLICT (kind, account, region, parent, name) DO UPDATE SET ref=excluded.ref, doc=excluded.doc",
+            (kind, account, region, parent, name, ref, _dump(doc)),
+        )
+
+    async def delete(self, kind: str, account: str, region: str, name: str, parent: str = "") -> bool:
+        def run(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "DELETE FROM resources WHERE kind=? AND account=? AND region=? AND parent=? AND name=?",
+                (kind, account, region, parent, name),
+            )
+            return cursor.rowcount > 0
+
+        return await self.store.run(run)
+
+    async def list(
+        self,
+        kind: str,
+        account: str,
+        region: str,
+        parent: str | None = "",
+        prefix: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> list[Doc]:
+        sql = "SELECT doc FROM resources WHERE kind=? AND account=? AND region=?"
+        params: list[Any] = [kind, account, region]
+        if parent is not None:
+            sql += " AND parent=?"
+            params.append(parent)
+        if prefix:
+            sql += " AND substr(name, 1, ?) = ?"
+            params += [len(prefix), prefix]
+        if after is not None:
+            sql += " AND name > ?"
+            params.append(after)
+        sql += " ORDER BY parent, name"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [_load(row[0]) for row in await self.execute(sql, tuple(params))]
+
+    async def count(self, kind: str, account: str, region: str, parent: str | None = "") -> int:
+        sql = "SELECT count(*) FROM resources WHERE kind=? AND account=? AND region=?"
+        params: tuple[Any, ...] = (kind, account, region)
+        if parent is not None:
+            sql += " AND parent=?"
+            params += (parent,)
+        return int((await self.execute(sql, params))[0][0])
+
+    async def by_ref(self, kind: str, region: str, ref: str) -> list[tuple[str, Doc]]:
+        rows = await self.execute(
+            "SELECT account, doc FROM resources WHERE kind=? AND region=? AND ref=? ORDER BY name",
+            (kind, region, ref),
+        )
+        return [(row[0], _load(row[1])) for row in rows]
+
+    async def find(self, kind: str, region: str, name: str, parent: str = "") -> list[tuple[str, Doc]]:
+        rows = await self.execute(
+            "SELECT account, doc FROM resources WHERE kind=? AND region=? AND parent=? AND name=?",
+            (kind, region, parent, name),
+        )
+        return [(row[0], _load(row[1])) for row in rows]
