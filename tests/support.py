@@ -35,9 +35,15 @@ class ServerProcess:
     """`eventyard serve` in a subprocess; start, stop (SIGTERM), kill (SIGKILL) and start again."""
 
     def __init__(
-        self, store: str, *extra: str, env: dict[str, str] | None = None, port: int | None = None
+        self,
+        store: str | None,
+        *extra: str,
+        env: dict[str, str] | None = None,
+        port: int | None = None,
+        cwd: Path | None = None,
     ) -> None:
         self.store = store
+        self.cwd = cwd or ROOT
         self.extra = list(extra)
         self.env = env or {}
         self.port = port or free_port()
@@ -51,14 +57,18 @@ class ServerProcess:
     def start(self, timeout: float = 30.0) -> ServerProcess:
         command = [
             sys.executable, "-m", "eventyard.cli", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-            "--store", self.store, "--test-clock", "--log-level", "warning", *self.extra,
+            "--test-clock", "--log-level", "warning", *self.extra,
         ]  # fmt: skip
+        if self.store is not None:
+            command += ["--store", self.store]
         log_dir = Path(os.environ.get("EVENTYARD_TEST_LOGS", "/tmp/eventyard-test-logs"))
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"server-{self.port}.log"
         env = {**os.environ, **self.env}
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+            self.process = subprocess.Popen(
+                command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.cwd
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

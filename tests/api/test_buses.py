@@ -5,10 +5,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-
-def error_of(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[str, str, int]:
-    error = excinfo.value.response
-    return error["Error"]["Code"], error["Error"]["Message"], error["ResponseMetadata"]["HTTPStatusCode"]
+from tests.api.helpers import error_of
 
 
 def test_default_bus_exists_on_first_use(events, account):
@@ -58,7 +55,11 @@ def test_create_twice_is_refused(events):
         ("default", "ValidationException", "default"),
         ("aws.mine", "ValidationException", "EventBus name starting with 'aws.' is not valid."),
         ("with/slash", "ValidationException", "partner"),
-        ("bad name!", "ValidationException", "Member must satisfy regular expression pattern: [/\\.\\-_A-Za-z0-9]+"),
+        (
+            "bad name!",
+            "ValidationException",
+            "Member must satisfy regular expression pattern: [/\\.\\-_A-Za-z0-9]+",
+        ),
         ("x" * 257, "ValidationException", "Member must have length less than or equal to 256"),
     ],
 )

@@ -1,0 +1,210 @@
+"""Rules through the real server with boto3: PutRule, DescribeRule, ListRules, DeleteRule, Enable/Disable."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.api.helpers import error_of
+
+PATTERN = '{"source": ["com.example.orders"]}'
+
+
+def test_put_rule_on_default_bus_and_describe(events, account):
+    answer = events.put_rule(
+        Name="orders",
+        EventPattern=PATTERN,
+        Description="orders only",
+        RoleArn=f"arn:aws:iam::{account}:role/r",
+    )
+    assert answer["RuleArn"] == f"arn:aws:events:us-east-1:{account}:rule/orders"
+    rule = events.describe_rule(Name="orders")
+    assert rule["Name"] == "orders"
+    assert rule["Arn"] == answer["RuleArn"]
+    assert rule["EventPattern"] == PATTERN
+    assert rule["State"] == "ENABLED"
+    assert rule["Description"] == "orders only"
+    assert rule["EventBusName"] == "default"
+    assert rule["CreatedBy"] == account
+    assert "ScheduleExpression" not in rule
+
+
+def test_rule_arn_on_a_custom_bus(events, account):
+    events.create_event_bus(Name="shop")
+    arn = events.put_rule(Name="r1", EventBusName="shop", EventPattern=PATTERN)["RuleArn"]
+    assert arn == f"arn:aws:events:us-east-1:{account}:rule/shop/r1"
+    bus_arn = f"arn:aws:events:us-east-1:{account}:event-bus/shop"
+    assert events.describe_rule(Name="r1", EventBusName=bus_arn)["Arn"] == arn
+
+
+def test_put_rule_replaces_and_omitted_fields_become_null(events):
+    events.put_rule(
+        Name="r",
+        EventPattern=PATTERN,
+        Description="first",
+        State="DISABLED",
+        Tags=[{"Key": "a", "Value": "1"}],
+    )
+    events.put_rule(Name="r", EventPattern='{"source": ["b"]}', Tags=[{"Key": "b", "Value": "2"}])
+    rule = events.describe_rule(Name="r")
+    assert rule["EventPattern"] == '{"source": ["b"]}'
+    assert rule["State"] == "ENABLED"
+    assert "Description" not in rule
+    tags = events.list_tags_for_resource(ResourceARN=rule["Arn"])["Tags"]
+    assert tags == [{"Key": "a", "Value": "1"}]  # tags on update are ignored
+
+
+def test_put_rule_needs_a_pattern_or_a_schedule(events):
+    with pytest.raises(ClientError) as excinfo:
+        events.put_rule(Name="empty")
+    assert error_of(excinfo)[0] == "ValidationException"
+
+
+def test_invalid_event_pattern_is_refused(events):
+    with pytest.raises(ClientError) as excinfo:
+        events.put_rule(Name="bad", EventPattern='{"source": "not-an-array"}')
+    code, message, status = error_of(excinfo)
+    assert (code, status) == ("InvalidEventPatternException", 400)
+    assert message.startswith("Event pattern is not valid. Reason: ")
+    with pytest.raises(ClientError) as excinfo:
+        events.put_rule(Name="bad", EventPattern="[1, 2]")
+    assert error_of(excinfo)[0] == "InvalidEventPatternException"
+
+
+def test_schedule_expressions(events, account):
+    assert events.put_rule(Name="every5", ScheduleExpression="rate(5 minutes)")["RuleArn"].endswith(
+        ":rule/every5"
+    )
+    events.put_rule(Name="cron", ScheduleExpression="cron(0 12 * * ? *)")
+    assert events.describe_rule(Name="cron")["ScheduleExpression"] == "cron(0 12 * * ? *)"
+    for bad in [
+        "rate(5 minute)",
+        "rate(1 hours)",
+        "rate(0 minutes)",
+        "cron(0 12 * * *)",
+        "cron(0 12 * * 1 *)",
+        "every day",
+    ]:
+        with pytest.raises(ClientError) as excinfo:
+            events.put_rule(Name="bad", ScheduleExpression=bad)
+        assert error_of(excinfo)[0] == "ValidationException", bad
+    events.create_event_bus(Name="custom")
+    with pytest.raises(ClientError) as excinfo:
+        events.put_rule(Name="s", EventBusName="custom", ScheduleExpression="rate(1 minute)")
+    assert error_of(excinfo)[0] == "ValidationException"
+
+
+def test_rule_on_missing_bus(events):
+    with pytest.raises(ClientError) as excinfo:
+        events.put_rule(Name="r", EventBusName="nope", EventPattern=PATTERN)
+    assert error_of(excinfo)[0] == "ResourceNotFoundException"
+    with pytest.raises(ClientError) as excinfo:
+        events.list_rules(EventBusName="nope")
+    assert error_of(excinfo)[0] == "ResourceNotFoundException"
+
+
+def test_describe_missing_rule(events):
+    with pytest.raises(ClientError) as excinfo:
+        events.describe_rule(Name="missing")
+    code, message, _ = error_of(excinfo)
+    assert code == "ResourceNotFoundException"
+    assert message == "Rule missing does not exist on EventBus default."
+
+
+def test_enable_and_disable(events):
+    events.put_rule(Name="toggle", EventPattern=PATTERN)
+    events.disable_rule(Name="toggle")
+    assert events.describe_rule(Name="toggle")["State"] == "DISABLED"
+    events.enable_rule(Name="toggle")
+    assert events.describe_rule(Name="toggle")["State"] == "ENABLED"
+    for call in (events.enable_rule, events.disable_rule):
+        with pytest.raises(ClientError) as excinfo:
+            call(Name="missing")
+        assert error_of(excinfo)[0] == "ResourceNotFoundException"
+
+
+def test_delete_rule(events):
+    events.put_rule(Name="gone", EventPattern=PATTERN)
+    events.put_targets(Rule="gone", Targets=[{"Id": "t", "Arn": "arn:aws:sqs:us-east-1:123456789012:q"}])
+    with pytest.raises(ClientError) as excinfo:
+        events.delete_rule(Name="gone")
+    assert error_of(excinfo)[:1] == ("ValidationException",)
+    assert "targets" in error_of(excinfo)[1]
+    events.remove_targets(Rule="gone", Ids=["t"])
+    events.delete_rule(Name="gone")
+    with pytest.raises(ClientError):
+        events.describe_rule(Name="gone")
+    events.delete_rule(Name="gone")  # deleting a missing rule succeeds
+
+
+def test_managed_rules_need_force(server, events, account):
+    events.put_rule(Name="managed", EventPattern=PATTERN)
+    httpx.post(
+        server.url + "/_eventyard/managed-rules",
+        json={
+            "account": account,
+            "region": "us-east-1",
+            "rule": "managed",
+            "managed_by": "svc.amazonaws.com",
+        },
+    ).raise_for_status()
+    assert events.describe_rule(Name="managed")["ManagedBy"] == "svc.amazonaws.com"
+    for attempt in (
+        lambda: events.delete_rule(Name="managed"),
+        lambda: events.disable_rule(Name="managed"),
+        lambda: events.put_rule(Name="managed", EventPattern=PATTERN),
+        lambda: events.put_targets(Rule="managed", Targets=[{"Id": "t", "Arn": "arn:aws:sqs:us-east-1:1:q"}]),
+    ):
+        with pytest.raises(ClientError) as excinfo:
+            attempt()
+        assert error_of(excinfo)[0] == "ManagedRuleException"
+    events.delete_rule(Name="managed", Force=True)
+    with pytest.raises(ClientError):
+        events.describe_rule(Name="managed")
+
+
+def test_list_rules_pages_prefix_and_bus(events):
+    events.create_event_bus(Name="b2")
+    for index in range(5):
+        events.put_rule(Name=f"alpha-{index}", EventPattern=PATTERN)
+    events.put_rule(Name="beta", EventPattern=PATTERN)
+    events.put_rule(Name="alpha-on-b2", EventBusName="b2", EventPattern=PATTERN)
+    names, token, pages = [], None, 0
+    while True:
+        kwargs = {"NamePrefix": "alpha", "Limit": 2, **({"NextToken": token} if token else {})}
+        answer = events.list_rules(**kwargs)
+        names += [rule["Name"] for rule in answer["Rules"]]
+        pages += 1
+        token = answer.get("NextToken")
+        if not token:
+            break
+    assert names == [f"alpha-{index}" for index in range(5)]
+    assert pages == 3
+    assert [r["Name"] for r in events.list_rules(EventBusName="b2")["Rules"]] == ["alpha-on-b2"]
+    listed = events.list_rules(NamePrefix="beta")["Rules"][0]
+    assert listed["EventPattern"] == PATTERN and listed["State"] == "ENABLED"
+
+
+def test_list_rule_names_by_target(events):
+    queue = "arn:aws:sqs:us-east-1:123456789012:shared"
+    for name in ("a", "b", "c"):
+        events.put_rule(Name=name, EventPattern=PATTERN)
+    events.put_targets(Rule="a", Targets=[{"Id": "1", "Arn": queue}])
+    events.put_targets(Rule="c", Targets=[{"Id": "1", "Arn": queue}])
+    events.put_targets(Rule="b", Targets=[{"Id": "1", "Arn": queue + "-other"}])
+    assert events.list_rule_names_by_target(TargetArn=queue)["RuleNames"] == ["a", "c"]
+    first = events.list_rule_names_by_target(TargetArn=queue, Limit=1)
+    assert first["RuleNames"] == ["a"]
+    second = events.list_rule_names_by_target(TargetArn=queue, Limit=1, NextToken=first["NextToken"])
+    assert second["RuleNames"] == ["c"] and "NextToken" not in second
+
+
+def test_rule_limit_per_bus(events):
+    events.create_event_bus(Name="full")
+    for index in range(300):
+        events.put_rule(Name=f"r{index:03d}", EventBusName="full", EventPattern=PATTERN)
+    with pytest.raises(ClientError) as excinfo:
+        events.put_rule(Name="one-too-many", EventBusName="full", EventPattern=PATTERN)
+    assert error_of(excinfo)[0] == "LimitExceededException"
+    events.put_rule(Name="r000", EventBusName="full", EventPattern='{"source": ["x"]}')  # replacing is fine

@@ -1,0 +1,151 @@
+"""The wire protocol: AWS JSON 1.1 framing, model-driven validation and serialization, clean errors."""
+
+from __future__ import annotations
+
+import botocore.session
+import httpx
+import orjson
+import pytest
+from botocore.exceptions import ClientError
+
+from eventyard.operations.registry import load_all
+
+JSON_11 = "application/x-amz-json-1.1"
+
+
+def call(
+    server, operation: str, body: bytes | str | dict, content_type: str = JSON_11, auth: str | None = None
+):
+    headers = {"X-Amz-Target": f"AWSEvents.{operation}", "Content-Type": content_type}
+    if auth:
+        headers["Authorization"] = auth
+    payload = orjson.dumps(body) if isinstance(body, dict) else body
+    return httpx.post(server.url + "/", content=payload, headers=headers, timeout=10)
+
+
+def signed(account: str, region: str = "us-east-1") -> str:
+    return (
+        f"AWS4-HMAC-SHA256 Credential={account}/20261126/{region}/events/aws4_request, "
+        "SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=abc"
+    )
+
+
+def test_every_model_operation_reaches_a_handler_or_a_clear_not_implemented_error(server):
+    model = botocore.session.get_session().get_service_model("events")
+    implemented = set(load_all())
+    assert implemented <= set(model.operation_names)
+    for name in model.operation_names:
+        response = call(server, name, b"{}")
+        assert response.headers["content-type"] == JSON_11
+        assert response.headers["x-amzn-requestid"]
+        body = response.json()
+        if name in implemented:
+            assert body.get("__type") != "NotImplementedException", name
+            assert response.status_code in (200, 400), (name, body)
+        else:
+            assert response.status_code == 501
+            assert body["__type"] == "NotImplementedException"
+            assert name in body["message"]
+
+
+def test_unknown_operation(server):
+    response = call(server, "MakeCoffee", b"{}")
+    assert response.status_code == 400
+    assert response.json()["__type"] == "UnknownOperationException"
+    missing = httpx.post(server.url + "/", content=b"{}", headers={"Content-Type": JSON_11})
+    assert missing.json()["__type"] == "UnknownOperationException"
+
+
+@pytest.mark.parametrize("body", [b"{not json", b"[1, 2]", b'"text"', b"\xff\xfe"])
+def test_malformed_bodies_are_serialization_errors(server, body):
+    response = call(server, "ListEventBuses", body)
+    assert response.status_code == 400
+    assert response.json()["__type"] == "SerializationException"
+
+
+@pytest.mark.parametrize(
+    ("operation", "body"),
+    [
+        ("ListEventBuses", {"Limit": "ten"}),
+        ("ListEventBuses", {"NamePrefix": 5}),
+        ("PutTargets", {"Rule": "r", "Targets": {"Id": "x"}}),
+        ("PutRule", {"Name": ["r"]}),
+        ("DeleteRule", {"Name": "r", "Force": "yes"}),
+    ],
+)
+def test_wrong_json_types_are_serialization_errors(server, operation, body):
+    response = call(server, operation, body)
+    assert response.status_code == 400
+    assert response.json()["__type"] == "SerializationException"
+
+
+def test_validation_message_format_is_aws(server):
+    response = call(server, "PutRule", {"Name": "bad name!", "EventPattern": "{}"})
+    assert response.status_code == 400
+    body = response.json()
+    assert body["__type"] == "ValidationException"
+    assert body["message"] == (
+        "1 validation error detected: Value 'bad name!' at 'name' failed to satisfy constraint: "
+        "Member must satisfy regular expression pattern: [\\.\\-_A-Za-z0-9]+"
+    )
+
+
+def test_several_validation_errors_are_reported_together(server):
+    response = call(server, "PutRule", {"Name": "x" * 65, "State": "ON", "EventPattern": "{}"})
+    body = response.json()
+    assert body["__type"] == "ValidationException"
+    assert body["message"].startswith("2 validation errors detected: ")
+    assert (
+        "at 'name' failed to satisfy constraint: Member must have length less than or equal to 64"
+        in body["message"]
+    )
+    assert "at 'state' failed to satisfy constraint: Member must satisfy enum value set: [" in body["message"]
+    assert "; Value " in body["message"]
+
+
+def test_required_members_and_nested_paths(server):
+    response = call(server, "PutTargets", {"Rule": "r", "Targets": [{"Id": "t"}]})
+    body = response.json()
+    assert body["__type"] == "ValidationException"
+    assert (
+        "Value null at 'targets.1.member.arn' failed to satisfy constraint: Member must not be null"
+        in body["message"]
+    )
+    limits = call(server, "ListEventBuses", {"Limit": 101})
+    assert "Member must have value less than or equal to 100" in limits.json()["message"]
+
+
+def test_plain_json_content_type_is_accepted(server):
+    response = call(server, "ListEventBuses", b"{}", content_type="application/json")
+    assert response.status_code == 200
+    assert response.json()["EventBuses"][0]["Name"] == "default"
+
+
+def test_caller_account_and_region_come_from_sigv4(server, account):
+    response = call(server, "DescribeEventBus", b"{}", auth=signed(account, "ap-south-1"))
+    assert response.json()["Arn"] == f"arn:aws:events:ap-south-1:{account}:event-bus/default"
+    anonymous = call(server, "DescribeEventBus", b"{}", auth=signed("AKIAEXAMPLE", "eu-west-2"))
+    assert anonymous.json()["Arn"] == "arn:aws:events:eu-west-2:123456789012:event-bus/default"
+    unsigned = call(server, "DescribeEventBus", b"{}")
+    assert unsigned.json()["Arn"] == "arn:aws:events:us-east-1:123456789012:event-bus/default"
+
+
+def test_timestamps_are_epoch_seconds_and_nulls_are_omitted(server, account):
+    raw = call(server, "DescribeEventBus", b"{}", auth=signed(account)).json()
+    assert isinstance(raw["CreationTime"], int | float)
+    assert "Description" not in raw and "Policy" not in raw
+
+
+def test_boto3_sees_modelled_errors_as_classes(events):
+    with pytest.raises(events.exceptions.ResourceNotFoundException):
+        events.describe_rule(Name="missing")
+    with pytest.raises(ClientError) as excinfo:
+        events.describe_event_bus(Name="missing")
+    assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_health_and_unknown_paths(server):
+    assert httpx.get(server.url + "/health").json()["status"] == "ok"
+    response = httpx.get(server.url + "/nothing-here")
+    assert response.status_code == 404
+    assert response.json()["__type"]
