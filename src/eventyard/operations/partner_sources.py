@@ -1,19 +1,406 @@
-"""Partner (SaaS) event sources. The customer side of CreateEventBus/DeleteEventBus calls in here."""
+"""Partner (SaaS) event sources: a partner account offers a source to one customer account in one region.
+
+A source is stored under the partner's account (`ref` = the customer's account, so the customer finds the
+sources offered to it with `by_ref`), plus a claim row keyed by (region, name) under no account: the store's
+unique key is what makes a name unique in a region, even with several nodes.
+
+The partner side (CreatePartnerEventSource, ...) keeps the per-customer state on the source; the customer
+side sees it through ListEventSources/DescribeEventSource, and the customer's partner event bus (a bus named
+like the source, whose doc carries "EventSourceName") is what makes it ACTIVE. A partner bus whose source is
+gone shows the source as DELETED, as AWS documents; the bus stays until the customer deletes it.
+
+Expiry: a PENDING source past its ExpirationTime is deleted. Every read applies that check (so the answer is
+exact whatever the sweep's period), and `ExpirySweep` removes expired rows periodically, as AWS says it does.
+Both call the same idempotent `_expire_if_due`.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from typing import Any
 
-from eventyard.errors import AwsError
-from eventyard.runtime import Context
-from eventyard.store.base import Tx
+from eventyard.core import arn as arns
+from eventyard.errors import already_exists, invalid_state, not_found, validation
+from eventyard.operations import _common as common
+from eventyard.operations._common import BUS
+from eventyard.operations.registry import operation
+from eventyard.runtime import Context, Runtime
+from eventyard.store.base import Conflict, Doc, Tx
+
+log = logging.getLogger("eventyard.partner")
+
+SOURCE = "partner_event_source"
+# Claim rows: account "" and region "", name "<region>/<source name>" (regions hold no "/"), so one list
+# finds every source of every region for the sweep.
+SOURCE_NAME = "partner_event_source_name"
+
+PENDING, ACTIVE, DELETED = "PENDING", "ACTIVE", "DELETED"
+DAY = 86400.0
+
+
+def created_by(name: str) -> str:
+    """`aws.partner/<partner_name>`: the first two segments, as real AWS returns CreatedBy."""
+    return "/".join(name.split("/")[:2])
+
+
+def _claim_key(region: str, name: str) -> str:
+    return f"{region}/{name}"
+
+
+def _expired(source: Doc, now: float) -> bool:
+    expiration = source.get("ExpirationTime")
+    return source["State"] == PENDING and expiration is not None and expiration <= now
+
+
+async def _save(tx: Tx, region: str, source: Doc) -> None:
+    await tx.put(SOURCE, source["Partner"], region, source["Name"], source, ref=source["Account"])
+    claim = {
+        "Region": region,
+        "Name": source["Name"],
+        "Partner": source["Partner"],
+        "ExpirationTime": source.get("ExpirationTime") if source["State"] == PENDING else None,
+    }
+    await tx.put(SOURCE_NAME, "", "", _claim_key(region, source["Name"]), claim)
+
+
+async def _remove(tx: Tx, region: str, source: Doc) -> None:
+    await tx.delete(SOURCE, source["Partner"], region, source["Name"])
+    await tx.delete(SOURCE_NAME, "", "", _claim_key(region, source["Name"]))
+
+
+async def _expire_if_due(tx: Tx, region: str, source: Doc, now: float) -> bool:
+    """Delete `source` if it has been PENDING past its ExpirationTime; True if it is gone."""
+    if not _expired(source, now):
+        return False
+    await _remove(tx, region, source)
+    log.info(
+        "partner event source %s (region %s, offered to %s) expired while PENDING and was deleted",
+        source["Name"],
+        region,
+        source["Account"],
+    )
+    return True
+
+
+async def _live_source(tx: Tx, region: str, name: str, now: float) -> Doc | None:
+    """The source named `name` in `region`, whoever created it, unless it has expired."""
+    for _account, source in await tx.find(SOURCE, region, name):
+        if not await _expire_if_due(tx, region, source, now):
+            return source
+    return None
+
+
+async def _partner_source(ctx: Context, tx: Tx, name: str) -> Doc:
+    """The caller's own source `name`; any other account's (or none) is ResourceNotFoundException."""
+    source = await _live_source(tx, ctx.region, name, ctx.clock.time())
+    if source is None or source["Partner"] != ctx.account:
+        raise not_found(f"Event source {name} does not exist.")
+    return source
+
+
+async def _offered_source(ctx: Context, tx: Tx, name: str) -> Doc | None:
+    """The live source `name` offered to the caller (the customer), if any."""
+    source = await _live_source(tx, ctx.region, name, ctx.clock.time())
+    if source is None or source["Account"] != ctx.account:
+        return None
+    return source
+
+
+async def _partner_bus(ctx: Context, tx: Tx, name: str) -> Doc | None:
+    bus = await tx.get(BUS, ctx.account, ctx.region, name)
+    return bus if bus is not None and bus.get("EventSourceName") else None
+
+
+def _customer_view(region: str, name: str, source: Doc | None, bus: Doc | None) -> Doc | None:
+    """What ListEventSources/DescribeEventSource show the customer for `name`."""
+    view: Doc = {"Arn": arns.event_source(region, name), "CreatedBy": created_by(name), "Name": name}
+    if source is not None:
+        view["CreationTime"] = source["CreationTime"]
+        view["State"] = source["State"]
+        if source["State"] == PENDING:
+            view["ExpirationTime"] = source.get("ExpirationTime")
+        return view
+    if bus is not None:
+        # The partner deleted the source (or it expired after a deactivation) while the bus exists.
+        view["CreationTime"] = bus.get("EventSourceCreationTime", bus["CreationTime"])
+        view["State"] = DELETED
+        return view
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Partner side
+
+
+@operation("CreatePartnerEventSource")
+async def create_partner_event_source(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    name: str = params["Name"]
+    now = ctx.clock.time()
+    async with ctx.store.transaction() as tx:
+        # Names are unique per region across all accounts (AWS: "must be unique"); another Region may reuse it.
+        if await _live_source(tx, ctx.region, name, now) is not None:
+            raise already_exists(f"Event source {name} already exists.")
+        source: Doc = {
+            "Name": name,
+            "Arn": arns.event_source(ctx.region, name),
+            "Partner": ctx.account,
+            "Account": params["Account"],
+            "CreationTime": now,
+            "State": PENDING,
+            "ExpirationTime": now + ctx.config.partner_source_pending_days * DAY,
+        }
+        try:
+            await tx.insert(SOURCE_NAME, "", "", _claim_key(ctx.region, name), {})
+        except Conflict:
+            raise already_exists(f"Event source {name} already exists.") from None
+        await _save(tx, ctx.region, source)
+    log.info("partner %s created event source %s for account %s", ctx.account, name, params["Account"])
+    return {"EventSourceArn": source["Arn"]}
+
+
+@operation("DescribePartnerEventSource")
+async def describe_partner_event_source(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    async with ctx.store.transaction() as tx:
+        source = await _partner_source(ctx, tx, params["Name"])
+    return {"Arn": source["Arn"], "Name": source["Name"]}
+
+
+@operation("ListPartnerEventSources")
+async def list_partner_event_sources(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    after = common.decode_token(ctx, "ListPartnerEventSources", params.get("NextToken"))
+    limit = params.get("Limit")
+    now = ctx.clock.time()
+    async with ctx.store.transaction() as tx:
+        while True:
+            sources = await tx.list(
+                SOURCE, ctx.account, ctx.region, prefix=params["NamePrefix"], after=after,
+                limit=None if limit is None else limit + 1,
+            )  # fmt: skip
+            removed = [s for s in sources if await _expire_if_due(tx, ctx.region, s, now)]
+            if not removed:
+                break  # list again after removing expired sources, so that pages stay full
+    sources, token = await common.page(ctx, "ListPartnerEventSources", sources, limit)
+    return {
+        "PartnerEventSources": [{"Arn": s["Arn"], "Name": s["Name"]} for s in sources],
+        "NextToken": token,
+    }
+
+
+@operation("ListPartnerEventSourceAccounts")
+async def list_partner_event_source_accounts(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    after = common.decode_token(ctx, "ListPartnerEventSourceAccounts", params.get("NextToken"))
+    async with ctx.store.transaction() as tx:
+        source = await _partner_source(ctx, tx, params["EventSourceName"])
+    # A source serves exactly one account, so the list has one entry; the token still pages correctly.
+    accounts = [
+        {
+            "Account": source["Account"],
+            "CreationTime": source["CreationTime"],
+            "ExpirationTime": source.get("ExpirationTime") if source["State"] == PENDING else None,
+            "State": source["State"],
+        }
+    ]
+    accounts = [a for a in accounts if after is None or a["Account"] > after]
+    accounts, token = await common.page(
+        ctx, "ListPartnerEventSourceAccounts", accounts, params.get("Limit"), key="Account"
+    )
+    return {"PartnerEventSourceAccounts": accounts, "NextToken": token}
+
+
+@operation("DeletePartnerEventSource")
+async def delete_partner_event_source(ctx: Context, params: dict[str, Any]) -> None:
+    name: str = params["Name"]
+    account: str = params["Account"]
+    async with ctx.store.transaction() as tx:
+        source = await _live_source(tx, ctx.region, name, ctx.clock.time())
+        if source is None or source["Partner"] != ctx.account or source["Account"] != account:
+            # AWS models no ResourceNotFoundException here. Guess: deleting what the caller does not have
+            # succeeds and changes nothing (so another account cannot delete a partner's source).
+            return None
+        await _remove(tx, ctx.region, source)
+    # The customer's partner bus, if any, stays; ListEventSources now shows the source as DELETED.
+    log.info("partner %s deleted event source %s (account %s)", ctx.account, name, account)
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Customer side
+
+
+@operation("ListEventSources")
+async def list_event_sources(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    after = common.decode_token(ctx, "ListEventSources", params.get("NextToken"))
+    prefix: str = params.get("NamePrefix") or ""
+    now = ctx.clock.time()
+    async with ctx.store.transaction() as tx:
+        sources: dict[str, Doc] = {}
+        for _partner, source in await tx.by_ref(SOURCE, ctx.region, ctx.account):
+            if source["Name"].startswith(prefix) and not await _expire_if_due(tx, ctx.region, source, now):
+                sources[source["Name"]] = source
+        buses = {
+            bus["Name"]: bus
+            for bus in await tx.list(BUS, ctx.account, ctx.region, prefix=prefix or "aws.partner/")
+            if bus.get("EventSourceName")
+        }
+    views = []
+    for name in sorted(sources.keys() | buses.keys()):
+        if after is not None and name <= after:
+            continue
+        view = _customer_view(ctx.region, name, sources.get(name), buses.get(name))
+        if view is not None:
+            views.append(view)
+    views, token = await common.page(ctx, "ListEventSources", views, params.get("Limit"))
+    return {"EventSources": views, "NextToken": token}
+
+
+@operation("DescribeEventSource")
+async def describe_event_source(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    name: str = params["Name"]
+    async with ctx.store.transaction() as tx:
+        view = _customer_view(
+            ctx.region, name, await _offered_source(ctx, tx, name), await _partner_bus(ctx, tx, name)
+        )
+    if view is None:
+        raise not_found(f"Event source {name} does not exist.")
+    return view
+
+
+@operation("ActivateEventSource")
+async def activate_event_source(ctx: Context, params: dict[str, Any]) -> None:
+    name: str = params["Name"]
+    async with ctx.store.transaction() as tx:
+        source = await _offered_source(ctx, tx, name)
+        bus = await tx.get(BUS, ctx.account, ctx.region, name)
+        if source is None and bus is not None and bus.get("EventSourceName"):
+            # Guess: the customer sees the source as DELETED; activating it makes no sense.
+            raise invalid_state(f"Event source {name} is in state {DELETED} and cannot be activated.")
+        if source is None or bus is None:
+            # The text AWS returns (seen in aws/aws-sdk-js-v3#4788): activation needs the source and the bus.
+            raise not_found(f"Event source {name} or event bus {name} does not exist.")
+        if source["State"] == ACTIVE:
+            raise invalid_state(f"Event source {name} is already {ACTIVE}.")
+        # Also how a customer re-attaches an existing bus after the partner re-created the source (inferred
+        # from AWS's state table: the bus is never revived by the re-creation itself).
+        _link(source, bus)
+        await tx.put(BUS, ctx.account, ctx.region, name, bus)
+        await _save(tx, ctx.region, source)
+    log.info("account %s activated event source %s", ctx.account, name)
+    return None
+
+
+@operation("DeactivateEventSource")
+async def deactivate_event_source(ctx: Context, params: dict[str, Any]) -> None:
+    name: str = params["Name"]
+    async with ctx.store.transaction() as tx:
+        source = await _offered_source(ctx, tx, name)
+        if source is None:
+            if await _partner_bus(ctx, tx, name) is not None:
+                # Guess, as for activation: a DELETED source cannot be deactivated.
+                raise invalid_state(f"Event source {name} is in state {DELETED} and cannot be deactivated.")
+            raise not_found(f"Event source {name} does not exist.")
+        if source["State"] != ACTIVE:
+            raise invalid_state(f"Event source {name} is {source['State']}, not {ACTIVE}.")
+        source["State"] = PENDING
+        # DeactivateEventSource's reference: "If it remains in PENDING state for more than two weeks, it is
+        # deleted." (The onboarding guide says 7 days for new sources; both periods are configurable.)
+        source["ExpirationTime"] = ctx.clock.time() + ctx.config.partner_source_deactivated_days * DAY
+        await _save(tx, ctx.region, source)
+    log.info("account %s deactivated event source %s", ctx.account, name)
+    return None
+
+
+def _link(source: Doc, bus: Doc) -> None:
+    source["State"] = ACTIVE
+    source.pop("ExpirationTime", None)  # no evidence either way; AWS documents it only "if not activated"
+    bus["EventSourceName"] = source["Name"]
+    bus["EventSourceCreationTime"] = source["CreationTime"]
 
 
 async def attach_partner_bus(ctx: Context, tx: Tx, name: str, bus: dict[str, Any]) -> None:
-    """Make `bus` the partner event bus of the source `name` offered to the caller; the source becomes ACTIVE."""
-    raise AwsError("NotImplementedException", "Partner event buses are not implemented yet.", 501)
+    """Make `bus` the partner event bus of the source `name` offered to the caller; the source becomes ACTIVE.
+
+    Called by CreateEventBus(Name=name, EventSourceName=name) inside its transaction, before the bus is
+    inserted (and after it checked that no bus of that name exists).
+    """
+    if not name.startswith("aws.partner/"):
+        raise validation(f"Event source {name} is not a partner event source name.")
+    source = await _offered_source(ctx, tx, name)
+    if source is None:
+        raise not_found(f"Event source {name} does not exist.")
+    if source["State"] != PENDING:
+        raise invalid_state(f"Event source {name} is {source['State']}; it cannot be associated again.")
+    _link(source, bus)
+    await _save(tx, ctx.region, source)
+    log.info("account %s created partner event bus %s", ctx.account, name)
 
 
 async def detach_partner_bus(ctx: Context, tx: Tx, name: str) -> None:
-    """The customer deleted the partner bus: the source returns to PENDING."""
+    """The customer deleted the partner bus: an ACTIVE source returns to PENDING (a PENDING one stays)."""
+    source = await _offered_source(ctx, tx, name)
+    if source is None or source["State"] != ACTIVE:
+        return None
+    source["State"] = PENDING
+    # Guess: AWS says the source "will return to a Pending state ... will expire after being in a Pending
+    # state for an extended period of time" without a number; we count the new-source period from now.
+    source["ExpirationTime"] = ctx.clock.time() + ctx.config.partner_source_pending_days * DAY
+    await _save(tx, ctx.region, source)
     return None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Expiry sweep
+
+
+async def sweep_expired(runtime: Runtime) -> int:
+    """Delete every PENDING source past its ExpirationTime, in every region; the number deleted.
+
+    Idempotent: several nodes may sweep at once; each deletion re-reads the source in its transaction.
+    """
+    now = runtime.clock.time()
+    removed = 0
+    after: str | None = None
+    while True:
+        async with runtime.store.transaction() as tx:
+            claims = await tx.list(SOURCE_NAME, "", "", after=after, limit=200)
+            for claim in claims:
+                expiration = claim.get("ExpirationTime")
+                if expiration is None or expiration > now or "Region" not in claim:
+                    continue
+                for _account, source in await tx.find(SOURCE, claim["Region"], claim["Name"]):
+                    removed += await _expire_if_due(tx, claim["Region"], source, now)
+        if len(claims) < 200:
+            return removed
+        after = _claim_key(claims[-1]["Region"], claims[-1]["Name"])
+
+
+class ExpirySweep:
+    """The background service that runs `sweep_expired` every `interval` seconds and when the clock moves."""
+
+    def __init__(self, runtime: Runtime, interval: float = 60.0) -> None:
+        self.runtime = runtime
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.runtime.extensions.setdefault("clock_listeners", []).append(self.sweep)
+        self._task = asyncio.create_task(self._loop(), name="partner-source-expiry")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def sweep(self) -> None:
+        try:
+            await sweep_expired(self.runtime)
+        except Exception:
+            log.exception("partner event source expiry sweep failed")
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            await self.sweep()
