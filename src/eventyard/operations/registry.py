@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from eventyard.runtime import Context, Runtime
+    from eventyard.runtime import Context, Runtime, Service
 
 Handler = Callable[["Context", dict[str, Any]], Awaitable[dict[str, Any] | None]]
 
@@ -50,3 +50,16 @@ def route(method: str, path: str) -> Callable[[RouteHandler], RouteHandler]:
         return handler
 
     return register
+
+
+ServiceFactory = Callable[["Runtime"], "Service"]
+SERVICES: list[ServiceFactory] = []
+
+
+def service(factory: ServiceFactory) -> ServiceFactory:
+    """A background service an operations module needs (e.g. an expiry sweep): `factory(runtime)`.
+
+    The app adds one instance per runtime to `runtime.services`, which the lifespan starts and stops.
+    """
+    SERVICES.append(factory)
+    return factory

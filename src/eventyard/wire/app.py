@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 import time
 import uuid
 from typing import Any
@@ -11,9 +13,9 @@ from urllib.parse import parse_qs
 import orjson
 
 from eventyard.errors import AwsError
-from eventyard.operations.registry import ROUTES, load_all
+from eventyard.operations.registry import ROUTES, SERVICES, load_all
 from eventyard.runtime import Context, Runtime
-from eventyard.store.base import StoreUnavailable
+from eventyard.store.base import Contention, StoreUnavailable
 from eventyard.wire import model
 from eventyard.wire.identity import identify
 
@@ -22,6 +24,8 @@ log = logging.getLogger("eventyard.wire")
 JSON_11 = b"application/x-amz-json-1.1"
 MAX_BODY = 32 * 1024 * 1024
 TARGET_PREFIX = "AWSEvents."
+# An operation whose transaction collided with another (PostgreSQL) is run again, this many times at most.
+CONTENTION_ATTEMPTS = 8
 
 Scope = dict[str, Any]
 
@@ -32,6 +36,7 @@ class App:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.operations = load_all()
+        runtime.services.extend(factory(runtime) for factory in SERVICES)
         self.known = set(model.operation_names())
         self.ready = False
 
@@ -121,7 +126,7 @@ class App:
                 self.runtime.config.default_region,
             )
             context = Context(caller.account, caller.region, request_id, self.runtime)
-            result = await handler(context, params)
+            result = await _run(handler, context, params)
             output = model.serialize_output(operation.output_shape, result or {}) or {}
         except AwsError as error:
             return _error(error)
@@ -135,6 +140,19 @@ class App:
             )
         log.debug("%s answered in %.1f ms", name, (time.perf_counter() - started) * 1000)
         return 200, {"content-type": JSON_11.decode()}, orjson.dumps(output)
+
+
+async def _run(handler: Any, context: Context, params: dict[str, Any]) -> Any:
+    """Call the operation; on Contention (its transaction was rolled back) call it again after a short,
+    growing, random pause, so that colliding requests end up one after the other."""
+    for attempt in range(1, CONTENTION_ATTEMPTS + 1):
+        try:
+            return await handler(context, params)
+        except Contention:
+            if attempt == CONTENTION_ATTEMPTS:
+                raise
+            await asyncio.sleep(random.uniform(0, 0.002 * 2**attempt))
+    raise AssertionError("unreachable")
 
 
 def _parse_json(body: bytes) -> Any:
