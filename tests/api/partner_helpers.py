@@ -6,6 +6,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
+from botocore.exceptions import ClientError
+
+from tests.api.helpers import error_of
 from tests.support import ServerProcess, new_account
 
 DAY = 86400
@@ -48,3 +52,12 @@ def make_cast(server: ServerProcess, region: str = "us-east-1") -> Cast:
         *(server.client(account=a, region=region) for a in accounts),
         partner_name=f"saas-{uuid.uuid4().hex[:10]}.example.com",
     )
+
+
+def expect_error(call: Any, code: str, fragment: str = "") -> str:
+    with pytest.raises(ClientError) as excinfo:
+        call()
+    got, message, status = error_of(excinfo)
+    assert (got, status) == (code, 400), message
+    assert fragment in message
+    return message

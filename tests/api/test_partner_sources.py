@@ -9,10 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from botocore.exceptions import ClientError
 
-from tests.api.helpers import error_of
-from tests.api.partner_helpers import DAY, Cast, make_cast
+from tests.api.partner_helpers import DAY, Cast, expect_error, make_cast
 
 
 @pytest.fixture
@@ -92,15 +90,6 @@ def test_the_partner_flow(cast: Cast) -> None:
     cast.customer.delete_event_bus(Name=name)
     expect_error(lambda: cast.customer.describe_event_source(Name=name), "ResourceNotFoundException")
     assert cast.customer.list_event_sources()["EventSources"] == []
-
-
-def expect_error(call: Any, code: str, fragment: str = "") -> str:
-    with pytest.raises(ClientError) as excinfo:
-        call()
-    got, message, status = error_of(excinfo)
-    assert (got, status) == (code, 400), message
-    assert fragment in message
-    return message
 
 
 # --- partner side -------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from eventyard.core import arn as arns
 from eventyard.errors import already_exists, invalid_state, not_found, validation
 from eventyard.operations import _common as common
 from eventyard.operations._common import BUS
-from eventyard.operations.registry import operation
+from eventyard.operations.registry import operation, service
 from eventyard.runtime import Context, Runtime
 from eventyard.store.base import Conflict, Doc, Tx
 
@@ -375,6 +375,7 @@ async def sweep_expired(runtime: Runtime) -> int:
         after = _claim_key(claims[-1]["Region"], claims[-1]["Name"])
 
 
+@service
 class ExpirySweep:
     """The background service that runs `sweep_expired` every `interval` seconds and when the clock moves."""
 
