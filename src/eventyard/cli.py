@@ -73,6 +73,12 @@ def parser() -> argparse.ArgumentParser:
         help="first delivery retry delay; later ones back off exponentially (EVENTYARD_RETRY_BASE_SECONDS)",
     )
     serve.add_argument(
+        "--api-destination-timeout",
+        type=float,
+        default=float(env("API_DESTINATION_TIMEOUT", str(defaults.api_destination_timeout)) or 5),
+        help="seconds an API destination has to answer, 5 as in AWS (EVENTYARD_API_DESTINATION_TIMEOUT)",
+    )
+    serve.add_argument(
         "--test-clock",
         action="store_true",
         default=_bool(env("TEST_CLOCK")),
@@ -100,6 +106,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         aws_endpoint_url=args.aws_endpoint_url,
         aws_endpoints=dict(args.aws_endpoint),
         retry_base_seconds=args.retry_base_seconds,
+        api_destination_timeout=args.api_destination_timeout,
         test_clock=args.test_clock,
         log_level=args.log_level,
         node_id=args.node_id,

@@ -20,6 +20,7 @@ class Config:
     aws_endpoint_url: str | None = None
     aws_endpoints: dict[str, str] = field(default_factory=dict)
     retry_base_seconds: float = 1.0
+    api_destination_timeout: float = 5.0  # AWS's client execution timeout for API destinations
     test_clock: bool = False
     log_level: str = "info"
     node_id: str = ""

@@ -40,6 +40,14 @@ class DeliveryError(Exception):
         self.retry_after = retry_after
 
 
+class Delayed(DeliveryError):
+    """Not a failure: the target was not invoked yet (its rate limit is reached); invoke it again after
+    `retry_after` seconds without counting an attempt, as AWS delays such invocations instead of failing them."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__("THROTTLING", message, retriable=True, retry_after=retry_after)
+
+
 Adapter = Callable[["Runtime", Invocation], Awaitable[None]]
 
 # (arn service, resource prefix) -> adapter, e.g. ("events", "event-bus/"), ("sqs", "")
@@ -47,7 +55,8 @@ ADAPTERS: dict[tuple[str, str], Adapter] = {}
 
 
 def adapter(service: str, resource_prefix: str = "") -> Callable[[Adapter], Adapter]:
-    """Register an adapter for target ARNs `arn:aws:<service>:<region>:<account>:<resource_prefix>...`."""
+    """Register an adapter for target ARNs `arn:aws:<service>:<region>:<account>:<resource_prefix>...`;
+    service "*" is the fallback for every service no other adapter takes."""
 
     def register(fn: Adapter) -> Adapter:
         ADAPTERS[(service, resource_prefix)] = fn
@@ -69,4 +78,15 @@ def adapter_for(target_arn: str) -> Adapter | None:
             and (best is None or len(prefix) > best[0])
         ):
             best = (len(prefix), fn)
-    return best[1] if best else None
+    return best[1] if best else ADAPTERS.get(("*", ""))
+
+
+def load_all() -> dict[tuple[str, str], Adapter]:
+    """Import every module of this package so that their adapters register."""
+    import importlib
+    import pkgutil
+
+    for module in pkgutil.iter_modules(__path__):
+        if not module.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{module.name}")
+    return ADAPTERS
