@@ -85,6 +85,22 @@ def parser() -> argparse.ArgumentParser:
         help="enable POST /_eventyard/clock to move the server's clock forward, for tests (EVENTYARD_TEST_CLOCK)",
     )
     serve.add_argument(
+        "--partner-source-pending-days",
+        type=float,
+        default=float(env("PARTNER_SOURCE_PENDING_DAYS", str(defaults.partner_source_pending_days)) or 0),
+        help="a new partner event source left PENDING this long is deleted; 7 in AWS's partner guide "
+        "(EVENTYARD_PARTNER_SOURCE_PENDING_DAYS)",
+    )
+    serve.add_argument(
+        "--partner-source-deactivated-days",
+        type=float,
+        default=float(
+            env("PARTNER_SOURCE_DEACTIVATED_DAYS", str(defaults.partner_source_deactivated_days)) or 0
+        ),
+        help="a deactivated partner event source is deleted after this long; 14 in AWS's API reference "
+        "(EVENTYARD_PARTNER_SOURCE_DEACTIVATED_DAYS)",
+    )
+    serve.add_argument(
         "--node-id", default=env("NODE_ID", ""), help="name of this node in logs (EVENTYARD_NODE_ID)"
     )
     serve.add_argument(
@@ -110,6 +126,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
         test_clock=args.test_clock,
         log_level=args.log_level,
         node_id=args.node_id,
+        partner_source_pending_days=args.partner_source_pending_days,
+        partner_source_deactivated_days=args.partner_source_deactivated_days,
     )
 
 

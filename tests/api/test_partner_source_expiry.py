@@ -110,3 +110,24 @@ def test_expiry_is_per_region(cast: Cast, clock_server: ServerProcess) -> None:
     clock_server.advance_clock(5 * DAY)
     assert_gone(cast, name)
     assert europe.describe_partner_event_source(Name=name)["Name"] == name
+
+
+def test_both_periods_are_configurable(tmp_path: Path) -> None:
+    server = ServerProcess(
+        f"sqlite:///{tmp_path / 'e.db'}",
+        "--partner-source-pending-days", "1",
+        "--partner-source-deactivated-days", "2",
+    ).start()  # fmt: skip
+    try:
+        cast = make_cast(server)
+        fresh, paused = cast.offer("fresh"), cast.offer_and_associate("paused")
+        cast.customer.deactivate_event_source(Name=paused)
+        source = cast.customer.describe_event_source(Name=fresh)
+        assert (source["ExpirationTime"] - source["CreationTime"]).total_seconds() == pytest.approx(DAY)
+        server.advance_clock(DAY + 60)
+        assert_gone(cast, fresh)
+        assert cast.customer_state(paused) == "PENDING"
+        server.advance_clock(DAY)
+        assert cast.customer_state(paused) == "DELETED"
+    finally:
+        server.stop()
