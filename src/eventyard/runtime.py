@@ -11,6 +11,7 @@ from typing import Any, Protocol
 from eventyard.clock import Clock, new_id
 from eventyard.config import Config
 from eventyard.store import Store, open_store
+from eventyard.store.base import RULES_CHANNEL
 
 log = logging.getLogger("eventyard")
 
@@ -33,6 +34,9 @@ class Runtime:
     services: list[Service] = field(default_factory=list)
     # Called after a commit that changed the rules of a bus: (account, region, bus name).
     rule_listeners: list[Callable[[str, str, str], None]] = field(default_factory=list)
+    # Called when any bus's rules may have changed unannounced (another node's announcements were missed
+    # while the database connection was down): drop every cached rule.
+    rule_reset_listeners: list[Callable[[], None]] = field(default_factory=list)
     extensions: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -43,6 +47,9 @@ class Runtime:
         return runtime
 
     async def start(self) -> None:
+        # Other nodes' rule changes arrive here (PostgreSQL LISTEN/NOTIFY); this node's own call
+        # rules_changed directly after their commit.
+        self.store.subscribe(RULES_CHANNEL, self._rules_announced)
         await self.store.open()
         for service in self.services:
             await service.start()
@@ -58,6 +65,14 @@ class Runtime:
     def rules_changed(self, account: str, region: str, bus: str) -> None:
         for listener in self.rule_listeners:
             listener(account, region, bus)
+
+    def _rules_announced(self, payload: str | None) -> None:
+        if payload is None:
+            for reset in self.rule_reset_listeners:
+                reset()
+            return
+        account, region, bus = payload.split("\t", 2)
+        self.rules_changed(account, region, bus)
 
 
 @dataclass

@@ -7,8 +7,10 @@ transaction: `async with store.transaction() as tx: ...` commits on success and 
 from __future__ import annotations
 
 import abc
+import asyncio
 import re
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from importlib import resources as importlib_resources
 from typing import Any
 
@@ -21,6 +23,16 @@ class Conflict(Exception):
 
 class StoreUnavailable(Exception):
     """The database cannot be reached; the request fails with InternalException and is not half-applied."""
+
+
+class Contention(StoreUnavailable):
+    """Concurrent transactions collided (a PostgreSQL serialization failure or deadlock) and this one was
+    rolled back. Running the whole operation again resolves it; the wire layer does so a few times."""
+
+
+# Notification channels (`Store.subscribe`). Payload of RULES_CHANNEL: "account\tregion\tbus".
+RULES_CHANNEL = "rules"
+DELIVERIES_CHANNEL = "deliveries"
 
 
 class Tx(abc.ABC):
@@ -93,6 +105,33 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def transaction(self) -> AbstractAsyncContextManager[Tx]: ...
+
+    @asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[bool]:
+        """Work only one node may do at a time (expiry, retention, scheduled rules):
+
+            async with store.exclusive("retention") as got:
+                if got:
+                    ...
+
+        `got` is False while another holder (on any node) is inside a block of the same name; it never
+        waits. The embedded store has one node, so only overlapping blocks in this process are refused.
+        """
+        locks: dict[str, asyncio.Lock] = self.__dict__.setdefault("_exclusive_locks", {})
+        lock = locks.setdefault(name, asyncio.Lock())
+        if lock.locked():
+            yield False
+            return
+        async with lock:
+            yield True
+
+    def subscribe(self, channel: str, callback: Callable[[str | None], None]) -> None:
+        """Call `callback(payload)` when another node announces a change on `channel` (RULES_CHANNEL,
+        DELIVERIES_CHANNEL); `callback(None)` means announcements may have been missed (the database
+        connection was lost and is back), so the subscriber should refresh everything it caches.
+
+        Register before `open()`. The embedded store has no other nodes: nothing is ever announced.
+        """
 
 
 def migrations() -> list[tuple[int, str]]:
