@@ -423,10 +423,10 @@ def validate_input_transformer(transformer: object, *, target_id: str | None = N
         # ours; AWS answers from its request model ("1 validation error detected: ...").
         raise _validation(f"InputPathsMap{where} has more than {MAX_INPUT_PATHS} entries.")
     for key, path in paths.items():
-        if not isinstance(key, str) or key in PREDEFINED_VARIABLES or key.lower().startswith("aws."):
+        if isinstance(key, str) and (key in PREDEFINED_VARIABLES or key.lower().startswith("aws.")):
             # ours; the predefined names are reserved and keys cannot start with "AWS." (API reference)
             raise _validation(f"InputPathsMap{where} contains reserved key {key}.")
-        if len(key) > MAX_PATH_KEY_LENGTH or not _PATH_KEY_RE.fullmatch(key):
+        if not isinstance(key, str) or len(key) > MAX_PATH_KEY_LENGTH or not _PATH_KEY_RE.fullmatch(key):
             # ours; AWS's model: keys match [A-Za-z0-9\_\-]+, length 1-256
             raise _validation(f"InputPathsMap{where} contains invalid key {key}.")
         validate_input_path(path, target_id=target_id)
