@@ -12,7 +12,12 @@ import re
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from importlib import resources as importlib_resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Collection, Sequence
+
+    from eventyard.store.outbox import ClaimedDelivery, DeliveryOutcome, EventRecord, NewDelivery, NewEvent
 
 Doc = dict[str, Any]
 
@@ -132,6 +137,53 @@ class Store(abc.ABC):
 
         Register before `open()`. The embedded store has no other nodes: nothing is ever announced.
         """
+
+    # The durable outbox (records in eventyard.store.outbox). Each method is one transaction of its own.
+
+    @abc.abstractmethod
+    async def append_events(self, events: Sequence[NewEvent], deliveries: Sequence[NewDelivery]) -> None:
+        """Store accepted events and their deliveries in one transaction, durable when this returns: PutEvents
+        answers only after it. All or nothing. Callers batch many requests into one call (group commit)."""
+
+    @abc.abstractmethod
+    async def claim_deliveries(
+        self,
+        owner: str,
+        now: float,
+        lease_seconds: float,
+        limit: int,
+        exclude_targets: Collection[str] = (),
+    ) -> list[ClaimedDelivery]:
+        """Take up to `limit` claimable deliveries (state pending or in-flight, due_at <= now), earliest due
+        first, skipping those whose target_arn is in `exclude_targets` (targets this node is saturated with).
+        They become in-flight, leased to `owner` until now + lease_seconds (their new due_at). Two nodes never
+        get the same delivery (PostgreSQL: FOR UPDATE SKIP LOCKED)."""
+
+    @abc.abstractmethod
+    async def record_outcomes(self, outcomes: Sequence[DeliveryOutcome], now: float) -> int:
+        """Apply outcomes to deliveries still in-flight and leased to the outcome's lease_owner (others are
+        skipped: their lease expired and someone else took over). Sets state, attempts, due_at, last_error,
+        updated_at = now; a finished or pending delivery loses its lease_owner. Returns how many applied."""
+
+    @abc.abstractmethod
+    async def next_due_at(self, exclude_targets: Collection[str] = ()) -> float | None:
+        """The earliest due_at of claimable-state deliveries (pending or in-flight) whose target_arn is not
+        excluded, or None when there are none: when the engine should look again."""
+
+    @abc.abstractmethod
+    async def find_event(self, event_id: str, limit: int = 100) -> list[EventRecord]:
+        """The stored copies of an event (one per bus it reached, oldest first) with their deliveries."""
+
+    @abc.abstractmethod
+    async def purge_outbox(self, before: float, limit: int) -> int:
+        """Retention: delete up to `limit` finished deliveries last updated before `before`, then events
+        ingested before `before` that no delivery refers to any more. Returns how many rows went."""
+
+    async def recover_leases(self, now: float) -> int:
+        """At start-up: make deliveries leased by nodes that are certainly gone claimable now. A store that
+        knows no other node can be alive (the embedded one: one process) releases every lease; a shared store
+        leaves them to expire. Returns how many were released."""
+        return 0
 
 
 def migrations() -> list[tuple[int, str]]:

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import orjson
 
 from eventyard.store.base import Conflict, Doc, Store, Tx, migrations, split_statements
+from eventyard.store.sqlite_outbox import SqliteOutbox
 
 T = TypeVar("T")
 
@@ -25,7 +26,7 @@ def _dump(doc: Doc) -> str:
     return orjson.dumps(doc).decode()
 
 
-class SqliteStore(Store):
+class SqliteStore(SqliteOutbox, Store):
     """SQLite serialises writers anyway, so every statement runs on one thread, one transaction at a time.
 
     WAL with synchronous=FULL: a commit is on disk before the caller is answered.

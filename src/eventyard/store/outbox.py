@@ -1,0 +1,130 @@
+"""The records of the durable outbox: accepted events and one delivery per (event, rule, target).
+
+Every store keeps them in the `events` and `deliveries` tables of migration 0002. A delivery moves through
+
+    pending ──claim──> in-flight ──> delivered | failed | dead-lettered | dropped
+       ^                   │
+       └──── retry ────────┘   (and back to claimable when its lease expires: the node died)
+
+`due_at` is when a pending delivery may next be attempted; for an in-flight one it is when its lease expires,
+so "claimable" is one condition for both: `state IN ('pending', 'in-flight') AND due_at <= now`.
+Times are epoch seconds from the runtime's clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+PENDING = "pending"
+IN_FLIGHT = "in-flight"
+DELIVERED = "delivered"
+FAILED = "failed"  # retries exhausted and the dead-letter queue refused the event
+DEAD_LETTERED = "dead-lettered"
+DROPPED = "dropped"  # retries exhausted, no dead-letter queue
+
+OPEN_STATES = (PENDING, IN_FLIGHT)
+FINISHED_STATES = (DELIVERED, FAILED, DEAD_LETTERED, DROPPED)
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An accepted event, stored on the bus that received it."""
+
+    id: str  # unique row id, time-ordered (see delivery.ingest.RowIds)
+    event_id: str  # the envelope's id; the same on every bus the event reaches
+    account: str  # owner of the bus
+    region: str
+    bus: str
+    ingested_at: float
+    body: str  # the envelope as compact JSON
+    via: str = ""  # rule ARNs that forwarded it here, tab-separated (bus-to-bus loop prevention)
+
+
+@dataclass(frozen=True, slots=True)
+class NewDelivery:
+    """One (event, rule, target) to deliver. Inserted `pending`, or already `in-flight` when the accepting
+    node hands it straight to its own engine (then `lease_owner` is that node and `due_at` the lease end)."""
+
+    id: str
+    event_ref: str  # the events row
+    account: str  # owner of the rule
+    region: str
+    bus: str
+    rule_arn: str
+    target_id: str
+    target_arn: str
+    target: str  # the target as PutTargets stored it, as JSON (a snapshot: later edits do not apply)
+    state: str
+    due_at: float
+    created_at: float
+    lease_owner: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedDelivery:
+    """A delivery this node now holds (state in-flight, leased until `lease_expires_at`), with its event."""
+
+    id: str
+    event_ref: str  # the events row
+    event_id: str
+    account: str
+    region: str
+    bus: str
+    rule_arn: str
+    target_id: str
+    target_arn: str
+    target: dict[str, Any]
+    attempts: int
+    created_at: float
+    lease_expires_at: float
+    body: str  # the event JSON
+    ingested_at: float
+    via: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryOutcome:
+    """What became of an attempt (or of a held delivery given back): applied only while `lease_owner` still
+    holds the delivery, so a node whose lease expired cannot overwrite the work of the node that took over."""
+
+    id: str
+    lease_owner: str
+    state: str  # pending (retry later / given back) or one of FINISHED_STATES
+    attempts: int
+    due_at: float
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    """A delivery as the operator endpoint shows it."""
+
+    id: str
+    account: str
+    region: str
+    bus: str
+    rule_arn: str
+    target_id: str
+    target_arn: str
+    state: str
+    attempts: int
+    due_at: float
+    last_error: str | None
+    lease_owner: str | None
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """An event on one bus and its deliveries."""
+
+    id: str
+    event_id: str
+    account: str
+    region: str
+    bus: str
+    ingested_at: float
+    body: str
+    deliveries: list[DeliveryRecord]
