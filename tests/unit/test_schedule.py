@@ -817,3 +817,17 @@ def test_fuzz_cron_like_text(expression: str, start: datetime) -> None:
             while t < nxt:
                 assert not s.matches(t)
                 t += timedelta(minutes=1)
+
+
+def test_parsed_schedules_are_cached_and_immutable() -> None:
+    a = parse_schedule("cron(0 10 * * ? *)")
+    assert a is parse_schedule("cron(0 10 * * ? *)")
+    with pytest.raises(AttributeError):
+        a.expression = "x"  # type: ignore[misc]
+    # failures are not cached as objects: each call raises a fresh error
+    errors = []
+    for _ in range(2):
+        with pytest.raises(AwsError) as exc:
+            parse_schedule("cron(bad)")
+        errors.append(exc.value)
+    assert errors[0] is not errors[1]

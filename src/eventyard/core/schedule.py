@@ -28,6 +28,7 @@ import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 from eventyard.errors import AwsError
 
@@ -429,6 +430,12 @@ def parse_schedule(expression: str) -> Schedule:
     """
     if not isinstance(expression, str):
         raise _invalid()
+    return _parse_cached(expression)
+
+
+@lru_cache(maxsize=1024)
+def _parse_cached(expression: str) -> Schedule:
+    # Schedules are immutable, so one parsed object can be shared (failures are not cached).
     if expression.startswith("rate("):
         return _parse_rate(expression)
     if expression.startswith("cron("):
