@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 
 from eventyard.config import Config, env
@@ -156,6 +157,9 @@ def serve(config: Config) -> None:
             http="httptools",
         )
     )
+    # uvicorn finishes in-flight requests and runs the lifespan shutdown (the store is closed), then re-raises
+    # the signal it caught; answering that re-raise with exit status 0 marks the stop as the clean one it was.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     server.run()
 
 

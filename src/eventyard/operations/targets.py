@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
+from eventyard.core.transform import validate_target_input
 from eventyard.errors import AwsError, limit_exceeded, validation
 from eventyard.operations import _common as common
 from eventyard.operations._common import RULE
@@ -14,27 +13,6 @@ from eventyard.operations.rules import check_managed, get_rule
 from eventyard.runtime import Context
 
 MAX_TARGETS_PER_RULE = 5
-
-
-def check_target(target: dict[str, Any]) -> None:
-    """What AWS refuses for the whole request: mutually exclusive input forms, bad transformers."""
-    forms = [key for key in ("Input", "InputPath", "InputTransformer") if target.get(key) is not None]
-    if len(forms) > 1:
-        raise validation(
-            f"Target {target['Id']}: Input, InputPath and InputTransformer are mutually exclusive; "
-            f"only one can be specified (got {', '.join(forms)})."
-        )
-    from eventyard.core import transform
-
-    if target.get("Input") is not None:
-        try:
-            orjson.loads(target["Input"])
-        except orjson.JSONDecodeError:
-            raise validation(f"Target {target['Id']}: Input is not valid JSON text.") from None
-    if target.get("InputPath") is not None:
-        transform.validate_input_path(target["InputPath"])
-    if target.get("InputTransformer") is not None:
-        transform.validate_input_transformer(target["InputTransformer"])
 
 
 @operation("PutTargets")
@@ -46,7 +24,7 @@ async def put_targets(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     if len(set(ids)) != len(ids):
         raise validation("The request contains duplicate target ids.")
     for target in new_targets:
-        check_target(target)
+        validate_target_input(target)
     async with ctx.store.transaction() as tx:
         await common.get_bus(ctx, tx, account, region, bus_name)
         rule = await get_rule(tx, account, region, bus_name, params["Rule"])
