@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures_aws import moto_server, receiver  # noqa: F401  (shared stand-ins for AWS and HTTP)
 from tests.support import ServerProcess, new_account
 
 

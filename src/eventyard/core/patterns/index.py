@@ -1,0 +1,700 @@
+"""RuleSet: many patterns compiled into one index, so that matching an event costs little more with more rules.
+
+The index is event-ruler's state machine in Python terms. Every branch of every rule is a path through a
+tree of nodes: from a node, an *edge* is labelled with a field path (``source``), and leads, through the
+field's predicate, to a child node; branches share nodes as long as they share their leading (path,
+predicate) pairs, in Ruler's field order. An edge indexes its children's tests by value: exact strings in a
+dict, prefixes and suffixes in dicts by length, case-insensitive values by a folded key, numbers by value and
+sorted ranges, and so on. A node where a branch ends names its rule.
+
+Matching flattens only the parts of the event some rule looks at (other keys are skipped unread), then walks
+the tree from the root: at each node, for each edge, the event's values at the edge's path are looked up in
+the edge's index, and the walk continues from every child reached, carrying the array membership of the
+values used so far (Ruler's array consistency) and checking ``exists: false`` against it. The cost is the
+number of (node, edge) pairs the event's values actually reach, not the number of rules.
+
+Adding or removing a rule touches only the nodes and index entries of its own branches. One writer at a time:
+a reader running concurrently sees the index before or after each step of a change, never a torn structure
+(hot structures are replaced, not mutated in place, when they change).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable
+from typing import Any
+
+from eventyard.core.patterns.compiler import parse_pattern
+from eventyard.core.patterns.events import LEAF_TYPES, Fields, Membership, coerce_leaf, load_event, merge
+from eventyard.core.patterns.ip import address_if_ip
+from eventyard.core.patterns.model import (
+    ANYTHING_BUT_TESTS,
+    Absent,
+    AnythingBut,
+    AnythingButIgnoreCase,
+    AnythingButPrefix,
+    AnythingButSuffix,
+    AnythingButWildcard,
+    EqualsIgnoreCase,
+    ExactLiteral,
+    ExactString,
+    Exists,
+    IpRange,
+    NumericEquals,
+    NumericRange,
+    Pattern,
+    Predicate,
+    Prefix,
+    PrefixIgnoreCase,
+    Suffix,
+    SuffixIgnoreCase,
+    Test,
+    Wildcard,
+)
+from eventyard.core.patterns.numbers import comparable_value, number_text
+from eventyard.core.patterns.text import (
+    case_positions,
+    ends_with_ignore_case,
+    equals_ignore_case,
+    fold_key,
+    fold_value,
+    java_utf8,
+    starts_with_ignore_case,
+    wildcard_parts,
+    wildcard_regex,
+)
+
+_LEAF = 1  # a rule tests the value at this path
+_INNER = 2  # a rule tests a value below this path
+
+
+class _Node:
+    """A state: the edges leaving it, and the rules whose branch ends here."""
+
+    __slots__ = ("edge_items", "edges", "refs", "rule_counts", "rules")
+
+    def __init__(self) -> None:
+        self.edges: dict[str, _Edge] = {}
+        self.edge_items: tuple[tuple[str, _Edge], ...] = ()
+        self.rule_counts: dict[str, int] = {}
+        self.rules: tuple[str, ...] = ()
+        self.refs = 0
+
+
+def _add_to(table: dict[Any, tuple[_Node, ...]], key: Any, node: _Node) -> None:
+    table[key] = (*table.get(key, ()), node)
+
+
+def _remove_from(table: dict[Any, tuple[_Node, ...]], key: Any, node: _Node) -> None:
+    remaining = tuple(n for n in table.get(key, ()) if n is not node)
+    if remaining:
+        table[key] = remaining
+    else:
+        table.pop(key, None)
+
+
+class _Lengths:
+    """Strings keyed by length, for prefixes and suffixes: look up each length no longer than the value."""
+
+    __slots__ = ("items", "tables")
+
+    def __init__(self) -> None:
+        self.tables: dict[int, dict[str, tuple[_Node, ...]]] = {}
+        self.items: tuple[tuple[int, dict[str, tuple[_Node, ...]]], ...] = ()
+
+    def add(self, key: str, node: _Node) -> None:
+        table = self.tables.get(len(key))
+        if table is None:
+            table = self.tables[len(key)] = {}
+            self.items = tuple(sorted(self.tables.items(), key=lambda item: item[0]))
+        _add_to(table, key, node)
+
+    def remove(self, key: str, node: _Node) -> None:
+        table = self.tables.get(len(key))
+        if table is None:
+            return
+        _remove_from(table, key, node)
+        if not table:
+            del self.tables[len(key)]
+            self.items = tuple(sorted(self.tables.items(), key=lambda item: item[0]))
+
+
+class _TextIndex:
+    """The tests of an edge that read a value as its JSON text (everything but numbers and IP ranges)."""
+
+    __slots__ = (
+        "anything_buts",
+        "exists",
+        "fold_exact",
+        "fold_prefix",
+        "fold_suffix",
+        "literals",
+        "prefixes",
+        "slow",
+        "strings",
+        "suffixes",
+        "used",
+        "wildcards",
+    )
+
+    def __init__(self) -> None:
+        self.strings: dict[str, tuple[_Node, ...]] = {}
+        self.literals: dict[str, tuple[_Node, ...]] = {}
+        self.prefixes = _Lengths()
+        self.suffixes = _Lengths()
+        self.fold_exact: dict[str, tuple[tuple[Test, _Node], ...]] = {}
+        self.fold_prefix: dict[int, dict[str, tuple[tuple[Test, _Node], ...]]] = {}
+        self.fold_suffix: dict[int, dict[str, tuple[tuple[Test, _Node], ...]]] = {}
+        self.wildcards = _Lengths()  # keyed by the literal text before the first `*`
+        self.slow: tuple[tuple[Test, _Node], ...] = ()  # tests with no key: checked one by one
+        self.exists: tuple[_Node, ...] = ()
+        self.anything_buts: tuple[tuple[Test, _Node], ...] = ()
+        self.used = 0
+
+    def add(self, test: Test, node: _Node) -> None:
+        self.used += 1
+        if isinstance(test, ExactString):
+            _add_to(self.strings, java_utf8(test.value), node)
+        elif isinstance(test, ExactLiteral):
+            _add_to(self.literals, test.text, node)
+        elif isinstance(test, Prefix):
+            self.prefixes.add(java_utf8(test.value), node)
+        elif isinstance(test, Suffix):
+            self.suffixes.add(java_utf8(test.value), node)
+        elif isinstance(test, EqualsIgnoreCase | PrefixIgnoreCase | SuffixIgnoreCase):
+            key = fold_key(case_positions(test.value))
+            if key is None:
+                self.slow = (*self.slow, (test, node))
+            elif isinstance(test, EqualsIgnoreCase):
+                self.fold_exact[key] = (*self.fold_exact.get(key, ()), (test, node))
+            else:
+                tables = self.fold_prefix if isinstance(test, PrefixIgnoreCase) else self.fold_suffix
+                table = tables.setdefault(len(key), {})
+                table[key] = (*table.get(key, ()), (test, node))
+        elif isinstance(test, Wildcard):
+            self.wildcards.add(java_utf8(wildcard_parts(test.pattern)[0]), node)
+            self.slow = (*self.slow, (test, node))
+        elif isinstance(test, Exists):
+            self.exists = (*self.exists, node)
+        elif isinstance(test, ANYTHING_BUT_TESTS):
+            self.anything_buts = (*self.anything_buts, (test, node))
+        else:
+            raise AssertionError(test)
+
+    def remove(self, test: Test, node: _Node) -> None:
+        self.used -= 1
+        if isinstance(test, ExactString):
+            _remove_from(self.strings, java_utf8(test.value), node)
+        elif isinstance(test, ExactLiteral):
+            _remove_from(self.literals, test.text, node)
+        elif isinstance(test, Prefix):
+            self.prefixes.remove(java_utf8(test.value), node)
+        elif isinstance(test, Suffix):
+            self.suffixes.remove(java_utf8(test.value), node)
+        elif isinstance(test, EqualsIgnoreCase | PrefixIgnoreCase | SuffixIgnoreCase):
+            key = fold_key(case_positions(test.value))
+            entry = (test, node)
+            if key is None:
+                self.slow = tuple(e for e in self.slow if e != entry)
+            else:
+                if isinstance(test, EqualsIgnoreCase):
+                    table = self.fold_exact
+                else:
+                    tables = self.fold_prefix if isinstance(test, PrefixIgnoreCase) else self.fold_suffix
+                    table = tables.get(len(key), {})
+                kept = tuple(e for e in table.get(key, ()) if e != entry)
+                if kept:
+                    table[key] = kept
+                else:
+                    table.pop(key, None)
+                    if not isinstance(test, EqualsIgnoreCase) and not table:
+                        tables.pop(len(key), None)
+        elif isinstance(test, Wildcard):
+            self.wildcards.remove(java_utf8(wildcard_parts(test.pattern)[0]), node)
+            self.slow = tuple(e for e in self.slow if e != (test, node))
+        elif isinstance(test, Exists):
+            self.exists = tuple(n for n in self.exists if n is not node)
+        else:
+            self.anything_buts = tuple(e for e in self.anything_buts if e != (test, node))
+
+    def match(self, value: Any, out: list[_Node]) -> None:
+        """Append to `out` the children whose tests accept `value` read as JSON text."""
+        if type(value) is str:
+            if not value.isascii():
+                value = java_utf8(value)
+            hit = self.strings.get(value)
+            if hit:
+                out.extend(hit)
+            length = len(value)
+            for size, table in self.prefixes.items:
+                if size > length:
+                    break
+                hit = table.get(value[:size])
+                if hit:
+                    out.extend(hit)
+            for size, table in self.suffixes.items:
+                if size > length:
+                    break
+                hit = table.get(value[length - size :])
+                if hit:
+                    out.extend(hit)
+            if self.fold_exact or self.fold_prefix or self.fold_suffix:
+                self._match_folded(value, out)
+            if self.slow:
+                candidates: set[int] | None = None
+                if self.wildcards.items:
+                    candidates = set()
+                    for size, table in self.wildcards.items:
+                        if size > length:
+                            break
+                        for node in table.get(value[:size], ()):
+                            candidates.add(id(node))
+                for test, node in self.slow:
+                    if isinstance(test, Wildcard):
+                        if id(node) in candidates and wildcard_regex(test.pattern).fullmatch(value):  # type: ignore[operator]
+                            out.append(node)
+                    elif _case_test_accepts(test, value):
+                        out.append(node)
+        elif self.literals:
+            hit = self.literals.get(_literal(value))
+            if hit:
+                out.extend(hit)
+        if self.exists:
+            out.extend(self.exists)
+        if self.anything_buts:
+            for test, node in self.anything_buts:
+                if _anything_but_accepts(test, value):
+                    out.append(node)
+
+    def _match_folded(self, value: str, out: list[_Node]) -> None:
+        folded = fold_value(value)
+        length = len(folded)
+        for test, node in self.fold_exact.get(folded, ()):
+            if equals_ignore_case(case_positions(test.value), value):  # type: ignore[attr-defined]
+                out.append(node)
+        for size, table in self.fold_prefix.items():
+            if size <= length:
+                for test, node in table.get(folded[:size], ()):
+                    if starts_with_ignore_case(case_positions(test.value), value):  # type: ignore[attr-defined]
+                        out.append(node)
+        for size, table in self.fold_suffix.items():
+            if size <= length:
+                for test, node in table.get(folded[length - size :], ()):
+                    if ends_with_ignore_case(case_positions(test.value), value):  # type: ignore[attr-defined]
+                        out.append(node)
+
+    def rewritten(self, out: list[_Node]) -> None:
+        """Append the children that accept a value Ruler has rewritten (a number, an IP): exists, anything-but."""
+        if self.exists:
+            out.extend(self.exists)
+        for _test, node in self.anything_buts:
+            out.append(node)
+
+
+def _literal(value: Any) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return "null"
+    return number_text(value)
+
+
+def _case_test_accepts(test: Test, value: str) -> bool:
+    positions = case_positions(test.value)  # type: ignore[attr-defined]
+    if isinstance(test, EqualsIgnoreCase):
+        return equals_ignore_case(positions, value)
+    if isinstance(test, PrefixIgnoreCase):
+        return starts_with_ignore_case(positions, value)
+    return ends_with_ignore_case(positions, value)
+
+
+def _anything_but_accepts(test: Test, value: Any) -> bool:
+    """Whether an anything-but test accepts a value read as text (it is only registered if non-empty)."""
+    if type(value) is not str:
+        return True
+    if not value.isascii():
+        value = java_utf8(value)
+    if isinstance(test, AnythingBut):
+        return value not in test.strings
+    values: frozenset[str] = test.values  # type: ignore[attr-defined]
+    if isinstance(test, AnythingButPrefix):
+        return not any(value.startswith(v) for v in values)
+    if isinstance(test, AnythingButSuffix):
+        return not any(value.endswith(v) for v in values)
+    if isinstance(test, AnythingButIgnoreCase):
+        return not any(equals_ignore_case(case_positions(v), value) for v in values)
+    if isinstance(test, AnythingButWildcard):
+        return not any(wildcard_regex(v).fullmatch(value) for v in values)
+    raise AssertionError(test)
+
+
+def _normalized(test: Test) -> Test | None:
+    """The test as the index stores it (strings as Java's UTF-8 sees them), or None if it can never match."""
+    if isinstance(test, AnythingBut):
+        if any(not s.isascii() for s in test.strings):
+            return AnythingBut(frozenset(java_utf8(s) for s in test.strings), test.numbers)
+        return test
+    if isinstance(test, ANYTHING_BUT_TESTS):
+        values: frozenset[str] = test.values  # type: ignore[attr-defined]
+        if not values:
+            return None  # Ruler stores nothing for an empty list: it never matches
+        if isinstance(test, AnythingButPrefix | AnythingButSuffix) and any(not v.isascii() for v in values):
+            return type(test)(frozenset(java_utf8(v) for v in values))  # type: ignore[call-arg]
+    return test
+
+
+class _NumberIndex:
+    """Numeric tests of an edge (for fields Ruler reads numerically): equal values and sorted ranges."""
+
+    __slots__ = ("anything_buts", "equals", "lows", "ranges")
+
+    def __init__(self) -> None:
+        self.equals: dict[float, tuple[_Node, ...]] = {}
+        self.ranges: list[tuple[float, NumericRange, _Node]] = []  # sorted by low bound
+        self.lows: list[float] = []
+        self.anything_buts: tuple[tuple[frozenset[float], _Node], ...] = ()
+
+    def add(self, test: Test, node: _Node) -> None:
+        if isinstance(test, NumericEquals):
+            _add_to(self.equals, test.value, node)
+        elif isinstance(test, NumericRange):
+            at = bisect.bisect_right(self.lows, test.low)
+            self.lows.insert(at, test.low)
+            self.ranges.insert(at, (test.low, test, node))
+        else:
+            self.anything_buts = (*self.anything_buts, (test.numbers, node))  # type: ignore[attr-defined]
+
+    def remove(self, test: Test, node: _Node) -> None:
+        if isinstance(test, NumericEquals):
+            _remove_from(self.equals, test.value, node)
+        elif isinstance(test, NumericRange):
+            for at, (_, candidate, owner) in enumerate(self.ranges):
+                if owner is node and candidate == test:
+                    del self.ranges[at]
+                    del self.lows[at]
+                    break
+        else:
+            entry = (test.numbers, node)  # type: ignore[attr-defined]
+            self.anything_buts = tuple(e for e in self.anything_buts if e != entry)
+
+    def match(self, number: float, out: list[_Node]) -> None:
+        hit = self.equals.get(number)
+        if hit:
+            out.extend(hit)
+        if self.ranges:
+            for _, test, node in self.ranges[: bisect.bisect_right(self.lows, number)]:
+                if test.contains(number):
+                    out.append(node)
+        for numbers, node in self.anything_buts:
+            if number not in numbers:
+                out.append(node)
+
+    def not_numbers(self, out: list[_Node]) -> None:
+        """Children accepting a value that is no comparable number: numeric anything-but accepts it."""
+        for _numbers, node in self.anything_buts:
+            out.append(node)
+
+
+class _Edge:
+    """The tests of one field under one node, indexed by how Ruler reads the field's values."""
+
+    __slots__ = ("absent", "children", "ip", "ip_ranges", "ip_text", "number_text", "numbers", "text")
+
+    def __init__(self) -> None:
+        self.children: dict[Predicate, _Node] = {}
+        self.text: _TextIndex | None = None  # predicates read as text
+        self.numbers: _NumberIndex | None = None  # predicates with a numeric test ...
+        self.number_text: _TextIndex | None = None  # ... and their other tests
+        self.ip_ranges: tuple[tuple[IpRange, _Node], ...] = ()  # predicates with an IP test ...
+        self.ip_text: _TextIndex | None = None  # ... and their other tests
+        self.ip = False
+        self.absent: tuple[_Node, ...] = ()
+
+    def register(self, predicate: Predicate, node: _Node, adding: bool) -> None:
+        for raw in predicate.tests:
+            if isinstance(raw, Absent):
+                if adding:
+                    self.absent = (*self.absent, node)
+                else:
+                    self.absent = tuple(n for n in self.absent if n is not node)
+                continue
+            test = _normalized(raw)
+            if test is None:
+                continue
+            if predicate.numeric_mode:
+                if isinstance(test, NumericEquals | NumericRange) or (
+                    isinstance(test, AnythingBut) and test.numbers
+                ):
+                    if self.numbers is None:
+                        self.numbers = _NumberIndex()
+                    (self.numbers.add if adding else self.numbers.remove)(test, node)
+                    continue
+                if self.number_text is None:
+                    self.number_text = _TextIndex()
+                target = self.number_text
+            elif predicate.ip_mode:
+                if isinstance(test, IpRange):
+                    entry = (test, node)
+                    if adding:
+                        self.ip_ranges = (*self.ip_ranges, entry)
+                    else:
+                        self.ip_ranges = tuple(e for e in self.ip_ranges if e != entry)
+                    self.ip = bool(self.ip_ranges) or bool(self.ip_text and self.ip_text.used)
+                    continue
+                if self.ip_text is None:
+                    self.ip_text = _TextIndex()
+                target = self.ip_text
+            else:
+                if isinstance(test, IpRange):
+                    continue  # cannot happen: an IP test puts its predicate in IP mode
+                if self.text is None:
+                    self.text = _TextIndex()
+                target = self.text
+            (target.add if adding else target.remove)(test, node)
+        self.ip = bool(self.ip_ranges) or bool(self.ip_text and self.ip_text.used)
+
+    def match(self, value: Any) -> list[_Node]:
+        out: list[_Node] = []
+        if self.text is not None:
+            self.text.match(value, out)
+        if self.numbers is not None or self.number_text is not None:
+            number = None
+            if (
+                type(value) is int
+                or type(value) is float
+                or (isinstance(value, float) and type(value) is not bool)
+            ):
+                number = comparable_value(value)
+            if number is not None:
+                if self.numbers is not None:
+                    self.numbers.match(number, out)
+                if self.number_text is not None:
+                    self.number_text.rewritten(out)
+            else:
+                if self.numbers is not None:
+                    self.numbers.not_numbers(out)
+                if self.number_text is not None:
+                    self.number_text.match(value, out)
+        if self.ip:
+            address = address_if_ip(java_utf8(value)) if type(value) is str else None
+            if address is not None:
+                size, where = address
+                for test, node in self.ip_ranges:
+                    if test.size == size and test.low <= where <= test.high:
+                        out.append(node)
+                if self.ip_text is not None:
+                    self.ip_text.rewritten(out)
+            elif self.ip_text is not None:
+                self.ip_text.match(value, out)
+        return out
+
+
+class RuleSet:
+    """Named event patterns compiled into one index; `match` names every rule an event matches.
+
+    >>> rules = RuleSet()
+    >>> rules.add("orders", {"source": ["shop"], "detail-type": [{"prefix": "Order"}]})
+    >>> rules.add("big", {"detail": {"amount": [{"numeric": [">", 100]}]}})
+    >>> sorted(rules.match({"source": "shop", "detail-type": "Order Placed", "detail": {"amount": 150}}))
+    ['big', 'orders']
+
+    Adding a rule under a name already present replaces that rule. Patterns are given as JSON text, Python
+    values or compiled `Pattern`s; events as dicts (matched as they are) or JSON text. Matching agrees with
+    `matches` for every rule. Not for concurrent writers; readers need no lock.
+    """
+
+    def __init__(self) -> None:
+        self._root = _Node()
+        self._patterns: dict[str, Pattern] = {}
+        self._path_refs: dict[str, int] = {}
+        self._inner_refs: dict[str, int] = {}
+        self._paths: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._patterns)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._patterns
+
+    def names(self) -> list[str]:
+        """The names of the rules in the set."""
+        return list(self._patterns)
+
+    def pattern(self, name: str) -> Pattern:
+        """The compiled pattern of rule `name` (KeyError if absent)."""
+        return self._patterns[name]
+
+    def add(self, name: str, pattern: Any) -> None:
+        """Add (or replace) rule `name`; raises InvalidEventPattern, leaving the set unchanged, if invalid."""
+        compiled = parse_pattern(pattern)
+        if name in self._patterns:
+            self.remove(name)
+        for branch in compiled.branches:
+            node = self._root
+            for path, predicate in branch:
+                edge = node.edges.get(path)
+                if edge is None:
+                    edge = _Edge()
+                    node.edges[path] = edge
+                    node.edge_items = tuple(node.edges.items())
+                child = edge.children.get(predicate)
+                if child is None:
+                    child = _Node()
+                    edge.register(predicate, child, adding=True)
+                    edge.children[predicate] = child
+                child.refs += 1
+                node = child
+            node.rule_counts[name] = node.rule_counts.get(name, 0) + 1
+            node.rules = tuple(node.rule_counts)
+            self._count_paths(branch, 1)
+        self._patterns[name] = compiled
+
+    def remove(self, name: str) -> bool:
+        """Remove rule `name`; returns whether it was there."""
+        compiled = self._patterns.pop(name, None)
+        if compiled is None:
+            return False
+        for branch in compiled.branches:
+            trail: list[tuple[_Node, str, _Edge, Predicate, _Node]] = []
+            node = self._root
+            for path, predicate in branch:
+                edge = node.edges[path]
+                child = edge.children[predicate]
+                trail.append((node, path, edge, predicate, child))
+                node = child
+            count = node.rule_counts[name] - 1
+            if count:
+                node.rule_counts[name] = count
+            else:
+                del node.rule_counts[name]
+            node.rules = tuple(node.rule_counts)
+            for parent, path, edge, predicate, child in reversed(trail):
+                child.refs -= 1
+                if child.refs == 0:
+                    del edge.children[predicate]
+                    edge.register(predicate, child, adding=False)
+                    if not edge.children:
+                        del parent.edges[path]
+                        parent.edge_items = tuple(parent.edges.items())
+            self._count_paths(branch, -1)
+        return True
+
+    def _count_paths(self, branch: Iterable[tuple[str, Predicate]], delta: int) -> None:
+        touched: set[str] = set()
+        for path, _ in branch:
+            self._path_refs[path] = self._path_refs.get(path, 0) + delta
+            touched.add(path)
+            steps = path.split(".")
+            for end in range(1, len(steps)):
+                prefix = ".".join(steps[:end])
+                self._inner_refs[prefix] = self._inner_refs.get(prefix, 0) + delta
+                touched.add(prefix)
+        paths = dict(self._paths)
+        for path in touched:
+            flags = (_LEAF if self._path_refs.get(path) else 0) | (
+                _INNER if self._inner_refs.get(path) else 0
+            )
+            if not self._path_refs.get(path):
+                self._path_refs.pop(path, None)
+            if not self._inner_refs.get(path):
+                self._inner_refs.pop(path, None)
+            if flags:
+                paths[path] = flags
+            else:
+                paths.pop(path, None)
+        self._paths = paths
+
+    def _fields(self, event: Any) -> Fields:
+        """The event's leaves at paths some rule tests (other subtrees are not visited)."""
+        paths = self._paths
+        fields: Fields = {}
+        next_array = 0
+        stack: list[tuple[Any, str, Membership]] = [(event, "", ())]
+        while stack:
+            obj, base, membership = stack.pop()
+            for key, value in obj.items():
+                path = base + key
+                flags = paths.get(path)
+                if flags is None:
+                    continue
+                kind = type(value)
+                if kind is dict:
+                    if flags & _INNER:
+                        stack.append((value, path + ".", membership))
+                    continue
+                if kind is not list and kind not in LEAF_TYPES:
+                    if isinstance(value, dict):
+                        if flags & _INNER:
+                            stack.append((value, path + ".", membership))
+                        continue
+                    if isinstance(value, tuple):
+                        value = list(value)
+                        kind = list
+                    else:
+                        value = coerce_leaf(value)
+                if kind is list:
+                    pending: list[tuple[list[Any], Membership]] = [(value, membership)]
+                    while pending:
+                        array, outer = pending.pop()
+                        array_id = next_array
+                        next_array += 1
+                        for index, element in enumerate(array):
+                            where = (*outer, (array_id, index))
+                            element_kind = type(element)
+                            if element_kind is dict or isinstance(element, dict):
+                                if flags & _INNER:
+                                    stack.append((element, path + ".", where))
+                            elif element_kind is list or element_kind is tuple:
+                                pending.append((list(element), where))
+                            elif flags & _LEAF:
+                                if element_kind not in LEAF_TYPES:
+                                    element = coerce_leaf(element)
+                                fields.setdefault(path, []).append((element, where))
+                elif flags & _LEAF:
+                    found = fields.get(path)
+                    if found is None:
+                        fields[path] = [(value, membership)]
+                    else:
+                        found.append((value, membership))
+        return fields
+
+    def match(self, event: Any) -> set[str]:
+        """The names of the rules `event` matches (a dict, or JSON text read keeping number literals)."""
+        if isinstance(event, str | bytes | bytearray):
+            event = load_event(event)
+        if not isinstance(event, dict) or not self._root.edge_items:
+            return set()
+        fields = self._fields(event)
+        result: set[str] = set()
+        stack: list[tuple[_Node, Membership]] = [(self._root, ())]
+        seen: set[Any] = set()
+        while stack:
+            node, membership = stack.pop()
+            if node.rules:
+                result.update(node.rules)
+            for path, edge in node.edge_items:
+                values = fields.get(path)
+                if values is not None:
+                    for value, where in values:
+                        if where:
+                            combined = merge(membership, where)
+                            if combined is None:
+                                continue
+                        else:
+                            combined = membership
+                        for child in edge.match(value):
+                            key = (child, combined) if combined else child
+                            if key not in seen:
+                                seen.add(key)
+                                stack.append((child, combined))
+                if edge.absent and (
+                    values is None or all(merge(membership, where) is None for _, where in values)
+                ):
+                    for child in edge.absent:
+                        key = (child, membership) if membership else child
+                        if key not in seen:
+                            seen.add(key)
+                            stack.append((child, membership))
+        return result

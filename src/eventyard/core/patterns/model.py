@@ -1,0 +1,286 @@
+"""What a compiled pattern is: branches of field paths, each path with the value tests any of which may pass.
+
+A pattern compiles, as in event-ruler, into one or more *branches* (one per combination of ``$or``
+alternatives); a branch maps flattened field paths (``detail.state``) to a `Predicate`, the set of `Test`s of
+which at least one must accept a value found at that path (or, for ``exists: false``, the path's absence).
+An event matches the pattern if it matches any branch.
+
+Each test remembers how Ruler would see a value for it, because Ruler rewrites a value before comparing it
+when the field's tests call for it: if any test of the field is numeric, a number is compared as a double
+(`Predicate.numeric_mode`); otherwise, if any is an IP range, an IP string is compared as an address
+(`Predicate.ip_mode`). Those rewrites are why, for example, ``anything-but`` never rejects an IP address in a
+field that also has a ``cidr`` test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from eventyard.core.patterns.ip import format_address
+from eventyard.core.patterns.numbers import format_number
+
+
+@dataclass(frozen=True, slots=True)
+class Test:
+    """One value test of a pattern; subclasses carry what they compare against."""
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, slots=True)
+class ExactString(Test):
+    """``"v"``: the value is the string v."""
+
+    value: str
+
+    def describe(self) -> str:
+        return _json_string(self.value)
+
+
+@dataclass(frozen=True, slots=True)
+class ExactLiteral(Test):
+    """``5``, ``true``, ``false``, ``null``: the value is written exactly so (numbers also get NumericEquals)."""
+
+    text: str
+
+    def describe(self) -> str:
+        return self.text
+
+
+@dataclass(frozen=True, slots=True)
+class NumericEquals(Test):
+    """A number equal to `value` as a double (``{"numeric": ["=", v]}`` and every number literal)."""
+
+    value: float
+
+    def describe(self) -> str:
+        return f'{{"numeric": ["=", {format_number(self.value)}]}}'
+
+
+@dataclass(frozen=True, slots=True)
+class NumericRange(Test):
+    """A number between `low` and `high`; `*_open` excludes the bound itself."""
+
+    low: float
+    low_open: bool
+    high: float
+    high_open: bool
+
+    def contains(self, number: float) -> bool:
+        if number < self.low or (self.low_open and number == self.low):
+            return False
+        return not (number > self.high or (self.high_open and number == self.high))
+
+    def describe(self) -> str:
+        terms: list[str] = []
+        if self.low > -1.7976931348623157e308 or self.low_open:
+            terms += ['">"' if self.low_open else '">="', format_number(self.low)]
+        if self.high < 1.7976931348623157e308 or self.high_open:
+            terms += ['"<"' if self.high_open else '"<="', format_number(self.high)]
+        return '{"numeric": [' + ", ".join(terms) + "]}"
+
+
+@dataclass(frozen=True, slots=True)
+class Prefix(Test):
+    value: str
+
+    def describe(self) -> str:
+        return f'{{"prefix": {_json_string(self.value)}}}'
+
+
+@dataclass(frozen=True, slots=True)
+class Suffix(Test):
+    value: str
+
+    def describe(self) -> str:
+        return f'{{"suffix": {_json_string(self.value)}}}'
+
+
+@dataclass(frozen=True, slots=True)
+class EqualsIgnoreCase(Test):
+    value: str
+
+    def describe(self) -> str:
+        return f'{{"equals-ignore-case": {_json_string(self.value)}}}'
+
+
+@dataclass(frozen=True, slots=True)
+class PrefixIgnoreCase(Test):
+    value: str
+
+    def describe(self) -> str:
+        return f'{{"prefix": {{"equals-ignore-case": {_json_string(self.value)}}}}}'
+
+
+@dataclass(frozen=True, slots=True)
+class SuffixIgnoreCase(Test):
+    value: str
+
+    def describe(self) -> str:
+        return f'{{"suffix": {{"equals-ignore-case": {_json_string(self.value)}}}}}'
+
+
+@dataclass(frozen=True, slots=True)
+class Wildcard(Test):
+    """``{"wildcard": "a*b"}`` with ``\\*`` and ``\\\\`` escapes (already validated)."""
+
+    pattern: str
+
+    def describe(self) -> str:
+        return f'{{"wildcard": {_json_string(self.pattern)}}}'
+
+
+@dataclass(frozen=True, slots=True)
+class IpRange(Test):
+    """An address from `low` to `high` of the given size (4 or 16 bytes); a ``cidr`` or an IP string."""
+
+    size: int
+    low: int
+    high: int
+    source: str = field(compare=False)
+
+    def describe(self) -> str:
+        if self.low == self.high:
+            return _json_string(self.source)
+        low, high = format_address(self.size, self.low), format_address(self.size, self.high)
+        return f'{{"cidr": {_json_string(self.source)}}} ({low} to {high})'
+
+
+@dataclass(frozen=True, slots=True)
+class AnythingBut(Test):
+    """``anything-but`` a set of strings, or of numbers (compared as doubles); any present value otherwise."""
+
+    strings: frozenset[str]
+    numbers: frozenset[float]
+
+    def describe(self) -> str:
+        values = sorted(_json_string(s) for s in self.strings) + sorted(
+            format_number(n) for n in self.numbers
+        )
+        inner = values[0] if len(values) == 1 else "[" + ", ".join(values) + "]"
+        return f'{{"anything-but": {inner}}}'
+
+
+@dataclass(frozen=True, slots=True)
+class AnythingButPrefix(Test):
+    values: frozenset[str]
+
+    def describe(self) -> str:
+        return _anything_but("prefix", self.values)
+
+
+@dataclass(frozen=True, slots=True)
+class AnythingButSuffix(Test):
+    values: frozenset[str]
+
+    def describe(self) -> str:
+        return _anything_but("suffix", self.values)
+
+
+@dataclass(frozen=True, slots=True)
+class AnythingButIgnoreCase(Test):
+    values: frozenset[str]
+
+    def describe(self) -> str:
+        return _anything_but("equals-ignore-case", self.values)
+
+
+@dataclass(frozen=True, slots=True)
+class AnythingButWildcard(Test):
+    values: frozenset[str]
+
+    def describe(self) -> str:
+        return _anything_but("wildcard", self.values)
+
+
+@dataclass(frozen=True, slots=True)
+class Exists(Test):
+    """``{"exists": true}``: any value at all (null included) at the path."""
+
+    def describe(self) -> str:
+        return '{"exists": true}'
+
+
+@dataclass(frozen=True, slots=True)
+class Absent(Test):
+    """``{"exists": false}``: no value at the path (among those consistent with the other fields' values)."""
+
+    def describe(self) -> str:
+        return '{"exists": false}'
+
+
+ANYTHING_BUT_TESTS = (
+    AnythingBut,
+    AnythingButPrefix,
+    AnythingButSuffix,
+    AnythingButIgnoreCase,
+    AnythingButWildcard,
+)
+
+
+def _json_string(value: str) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _anything_but(kind: str, values: frozenset[str]) -> str:
+    rendered = sorted(_json_string(v) for v in values)
+    inner = rendered[0] if len(rendered) == 1 else "[" + ", ".join(rendered) + "]"
+    return f'{{"anything-but": {{"{kind}": {inner}}}}}'
+
+
+@dataclass(frozen=True, slots=True)
+class Predicate:
+    """The tests of one field of a branch (OR), and how Ruler reads a value for them."""
+
+    tests: frozenset[Test]
+    numeric_mode: bool = field(init=False, compare=False)
+    ip_mode: bool = field(init=False, compare=False)
+    absent_ok: bool = field(init=False, compare=False)
+    value_tests: tuple[Test, ...] = field(init=False, compare=False)
+
+    def __post_init__(self) -> None:
+        numeric = any(
+            isinstance(t, NumericEquals | NumericRange) or (isinstance(t, AnythingBut) and t.numbers)
+            for t in self.tests
+        )
+        object.__setattr__(self, "numeric_mode", numeric)
+        object.__setattr__(self, "ip_mode", not numeric and any(isinstance(t, IpRange) for t in self.tests))
+        object.__setattr__(self, "absent_ok", any(isinstance(t, Absent) for t in self.tests))
+        ordered = sorted((t for t in self.tests if not isinstance(t, Absent)), key=_test_order)
+        object.__setattr__(self, "value_tests", tuple(ordered))
+
+    def describe(self) -> str:
+        return "[" + ", ".join(t.describe() for t in sorted(self.tests, key=_test_order)) + "]"
+
+
+def _test_order(test: Test) -> tuple[str, str]:
+    return type(test).__name__, repr(test)
+
+
+Branch = tuple[tuple[str, Predicate], ...]
+
+
+def path_sort_key(path: str) -> bytes:
+    """Ruler visits a branch's fields in Java String order, i.e. by UTF-16 code units."""
+    return path.encode("utf-16-be", "surrogatepass")
+
+
+@dataclass(frozen=True, slots=True)
+class Pattern:
+    """A compiled, valid event pattern: `matches`, `RuleSet.add` and `explain` accept it as is.
+
+    `branches` hold each ``$or`` combination as (path, predicate) pairs in Ruler's field order; `source` is the
+    JSON text compiled; `legacy` is true when Ruler's fallback compiled ``$or`` as an ordinary field name.
+    """
+
+    source: str
+    branches: tuple[Branch, ...]
+    legacy: bool = False
+
+    @property
+    def paths(self) -> frozenset[str]:
+        """Every flattened field path the pattern looks at."""
+        return frozenset(path for branch in self.branches for path, _ in branch)
