@@ -1,0 +1,734 @@
+"""The store for several nodes: one PostgreSQL database shared by every `eventyard serve` process.
+
+PostgreSQL does all the coordinating. Transactions run SERIALIZABLE, so an operation's read-then-write is as
+safe as on SQLite (which runs one transaction at a time); a collision rolls one back with `Contention` and
+the operation runs again. Changes to rules are announced to every node with LISTEN/NOTIFY (a trigger on the
+resources table), work for one node at a time uses advisory locks (`exclusive`), and migrations run under
+an advisory lock so that nodes starting together apply them once.
+
+A lost database makes calls fail fast with `StoreUnavailable` (never a hang: every wait has a deadline), and
+the pool reconnects on its own when the database is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import uuid
+import zlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import orjson
+import psycopg
+from psycopg import errors as pg_errors
+from psycopg.rows import TupleRow
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from eventyard.store.base import (
+    DELIVERIES_CHANNEL,
+    RULES_CHANNEL,
+    Conflict,
+    Contention,
+    Doc,
+    Store,
+    StoreUnavailable,
+    Tx,
+    migrations,
+    split_statements,
+)
+from eventyard.store.outbox import (
+    PENDING,
+    ClaimedDelivery,
+    DeliveryOutcome,
+    DeliveryRecord,
+    EventRecord,
+    NewDelivery,
+    NewEvent,
+)
+
+log = logging.getLogger("eventyard.store.postgres")
+
+T = TypeVar("T")
+Conn = psycopg.AsyncConnection[TupleRow]
+
+# Advisory locks live in one 32-bit namespace ("EvYd") so they never meet another application's.
+LOCK_NAMESPACE = 0x45765964
+MIGRATION_LOCK = 0
+# NOTIFY channel names in the database for the Store's channels.
+CHANNELS = {RULES_CHANNEL: "eventyard_rules", DELIVERIES_CHANNEL: "eventyard_deliveries"}
+
+# Objects only PostgreSQL has, re-created at every start (idempotent, under the migration lock): a trigger
+# that announces, at commit, every change to a rule or a bus to the nodes that LISTEN. The payload names the
+# bus, and the writer's application_name (its store's origin) so that a node ignores its own announcements.
+POSTGRES_SETUP = [
+    """
+    CREATE OR REPLACE FUNCTION eventyard_announce_rules() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        changed RECORD;
+    BEGIN
+        IF TG_OP = 'DELETE' THEN changed := OLD; ELSE changed := NEW; END IF;
+        IF changed.kind = 'rule' THEN
+            PERFORM pg_notify('eventyard_rules', concat_ws(E'\\t', changed.account, changed.region,
+                changed.parent, current_setting('application_name')));
+        ELSIF changed.kind = 'event_bus' THEN
+            PERFORM pg_notify('eventyard_rules', concat_ws(E'\\t', changed.account, changed.region,
+                changed.name, current_setting('application_name')));
+        END IF;
+        RETURN NULL;
+    END
+    $$
+    """,
+    "DROP TRIGGER IF EXISTS eventyard_announce_rules ON resources",
+    "DROP TRIGGER IF EXISTS eventyard_announce_rules_deleted ON resources",
+    """
+    CREATE TRIGGER eventyard_announce_rules AFTER INSERT OR UPDATE ON resources
+    FOR EACH ROW WHEN (NEW.kind IN ('rule', 'event_bus')) EXECUTE FUNCTION eventyard_announce_rules()
+    """,
+    """
+    CREATE TRIGGER eventyard_announce_rules_deleted AFTER DELETE ON resources
+    FOR EACH ROW WHEN (OLD.kind IN ('rule', 'event_bus')) EXECUTE FUNCTION eventyard_announce_rules()
+    """,
+]
+
+# -- queries of the outbox (tables of migration 0002; see eventyard.store.outbox) --------------------------
+
+INSERT_EVENT = (
+    "INSERT INTO events (id, event_id, account, region, bus, ingested_at, body, via) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+)
+INSERT_DELIVERY = (
+    "INSERT INTO deliveries (id, event_ref, account, region, bus, rule_arn, target_id, target_arn, target, "
+    "state, due_at, attempts, lease_owner, created_at, updated_at) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+# Take the earliest due claimable deliveries that no other transaction holds, lease them to the owner (the
+# lease end becomes their due_at), and return each with its event.
+CLAIM_DELIVERIES = """
+WITH picked AS (
+    SELECT id, due_at FROM deliveries
+    WHERE state IN ('pending', 'in-flight') AND due_at <= %(now)s AND NOT (target_arn = ANY(%(excluded)s::text[]))
+    ORDER BY due_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+), claimed AS (
+    UPDATE deliveries d SET state = 'in-flight', lease_owner = %(owner)s, due_at = %(until)s, updated_at = %(now)s
+    FROM picked WHERE d.id = picked.id
+    RETURNING d.id, d.event_ref, d.account, d.region, d.bus, d.rule_arn, d.target_id, d.target_arn, d.target,
+        d.attempts, d.created_at, picked.due_at AS was_due
+)
+SELECT c.id, c.event_ref, e.event_id, c.account, c.region, c.bus, c.rule_arn, c.target_id, c.target_arn,
+    c.target, c.attempts, c.created_at, e.body, e.ingested_at, e.via
+FROM claimed c JOIN events e ON e.id = c.event_ref
+ORDER BY c.was_due, c.id
+"""
+# Apply outcomes only where the lease is still the outcome's. Params: now, then arrays of id, lease_owner,
+# state, attempts, due_at, last_error.
+RECORD_OUTCOMES = """
+UPDATE deliveries d SET state = o.state, attempts = o.attempts, due_at = o.due_at, last_error = o.last_error,
+    lease_owner = CASE WHEN o.state = 'in-flight' THEN d.lease_owner END, updated_at = %s
+FROM unnest(%s::text[], %s::text[], %s::text[], %s::int[], %s::float8[], %s::text[])
+    AS o(id, lease_owner, state, attempts, due_at, last_error)
+WHERE d.id = o.id AND d.lease_owner = o.lease_owner AND d.state = 'in-flight'
+"""
+NEXT_DUE_AT = (
+    "SELECT min(due_at) FROM deliveries "
+    "WHERE state IN ('pending', 'in-flight') AND NOT (target_arn = ANY(%s::text[]))"
+)
+FIND_EVENTS = (
+    "SELECT id, event_id, account, region, bus, ingested_at, body FROM events "
+    'WHERE event_id = %s ORDER BY id COLLATE "C" LIMIT %s'
+)
+FIND_EVENT_DELIVERIES = (
+    "SELECT event_ref, id, account, region, bus, rule_arn, target_id, target_arn, state, attempts, due_at, "
+    "last_error, lease_owner, created_at, updated_at FROM deliveries "
+    'WHERE event_ref = ANY(%s::text[]) ORDER BY id COLLATE "C"'
+)
+PURGE_DELIVERIES = """
+DELETE FROM deliveries WHERE id IN (
+    SELECT id FROM deliveries WHERE state NOT IN ('pending', 'in-flight') AND updated_at < %s
+    LIMIT %s FOR UPDATE SKIP LOCKED)
+"""
+PURGE_EVENTS = """
+DELETE FROM events WHERE id IN (
+    SELECT id FROM events e WHERE e.ingested_at < %s
+    AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_ref = e.id)
+    LIMIT %s FOR UPDATE SKIP LOCKED)
+"""
+
+
+def _load(text: str) -> Doc:
+    return orjson.loads(text)
+
+
+def _dump(doc: Doc) -> str:
+    return orjson.dumps(doc).decode()
+
+
+def lock_key(name: str) -> int:
+    """The advisory lock number (second half of the two-int key) of an `exclusive` name; never 0."""
+    return (zlib.crc32(name.encode()) & 0x7FFFFFFF) or 1
+
+
+def _env_float(name: str, default: float) -> float:
+    value = os.environ.get(f"EVENTYARD_PG_{name}")
+    return float(value) if value else default
+
+
+class PostgresStore(Store):
+    """The `Store` on PostgreSQL through psycopg 3 (async) and one `AsyncConnectionPool` per node.
+
+    Deadlines (seconds; EVENTYARD_PG_* environment variables override them): `connect_timeout` for a new
+    connection, `acquire_timeout` to get a pooled connection while the database is healthy (a short one,
+    `down_acquire_timeout`, once it has failed), and `statement_timeout` for one round trip.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 2,
+        max_size: int = 16,
+        connect_timeout: float | None = None,
+        acquire_timeout: float | None = None,
+        down_acquire_timeout: float | None = None,
+        statement_timeout: float | None = None,
+        startup_timeout: float | None = None,
+    ) -> None:
+        self.url = url
+        self.min_size = min_size
+        self.max_size = int(_env_float("POOL_SIZE", max_size))
+        self.connect_timeout = connect_timeout or _env_float("CONNECT_TIMEOUT", 3.0)
+        self.acquire_timeout = acquire_timeout or _env_float("ACQUIRE_TIMEOUT", 10.0)
+        self.down_acquire_timeout = down_acquire_timeout or _env_float("DOWN_ACQUIRE_TIMEOUT", 1.0)
+        self.statement_timeout = statement_timeout or _env_float("STATEMENT_TIMEOUT", 15.0)
+        self.startup_timeout = startup_timeout or _env_float("STARTUP_TIMEOUT", 30.0)
+        # Names this node's connections (application_name): announcements carry it, so a node skips its own.
+        self.origin = f"eventyard-{uuid.uuid4().hex[:12]}"
+        self._pool: AsyncConnectionPool[Conn] | None = None
+        self._healthy = True
+        self._subscribers: dict[str, list[Callable[[str | None], None]]] = {}
+        self._listener: asyncio.Task[None] | None = None
+        self._listening = asyncio.Event()
+        self._closing = False
+
+    # -- connections -------------------------------------------------------------------------------
+
+    def _connect_kwargs(self) -> dict[str, Any]:
+        return {
+            "autocommit": True,
+            "application_name": self.origin,
+            "connect_timeout": max(1, round(self.connect_timeout)),
+            # A database host that vanishes without closing the socket is noticed by TCP, not by a hang.
+            "keepalives": 1,
+            "keepalives_idle": 5,
+            "keepalives_interval": 2,
+            "keepalives_count": 3,
+        }
+
+    @property
+    def pool(self) -> AsyncConnectionPool[Conn]:
+        assert self._pool is not None, "store is not open"
+        return self._pool
+
+    async def _acquire(self) -> Conn:
+        timeout = self.acquire_timeout if self._healthy else self.down_acquire_timeout
+        try:
+            return await self.pool.getconn(timeout=timeout)
+        except PoolTimeout as error:
+            self._healthy = False
+            raise StoreUnavailable(f"no database connection within {timeout:.1f}s") from error
+
+    async def _release(self, conn: Conn) -> None:
+        try:
+            await self.pool.putconn(conn)
+        except Exception:  # the pool was closed under us: nothing to return it to
+            await conn.close()
+
+    async def guarded(self, awaitable: Awaitable[T]) -> T:
+        """Await one database round trip with a deadline, and turn driver errors into the store's."""
+        try:
+            async with asyncio.timeout(self.statement_timeout):
+                return await awaitable
+        except (pg_errors.SerializationFailure, pg_errors.DeadlockDetected) as error:
+            raise Contention(str(error)) from error
+        except TimeoutError as error:
+            self._healthy = False
+            raise StoreUnavailable(f"no answer from the database in {self.statement_timeout:.0f}s") from error
+        except (psycopg.OperationalError, psycopg.InterfaceError) as error:
+            self._healthy = False
+            raise StoreUnavailable(str(error).strip() or type(error).__name__) from error
+
+    async def execute(
+        self, conn: Conn, sql: str, params: tuple[Any, ...] | dict[str, Any] | None = None
+    ) -> psycopg.AsyncCursor[TupleRow]:
+        return await self.guarded(conn.execute(sql, params))  # type: ignore[arg-type]
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Conn]:
+        """A pooled connection in autocommit mode, for statements outside `transaction()`."""
+        conn = await self._acquire()
+        try:
+            yield conn
+        finally:
+            await self._release(conn)
+
+    # -- life cycle --------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        self._closing = False
+        self._pool = AsyncConnectionPool(
+            self.url,
+            kwargs=self._connect_kwargs(),
+            min_size=self.min_size,
+            max_size=max(self.max_size, self.min_size),
+            open=False,
+            name="eventyard",
+            timeout=self.acquire_timeout,
+            # Give up on a failing background reconnection soon: a later request grows the pool again at
+            # once, instead of waiting out an exponential back-off that can reach minutes.
+            reconnect_timeout=2.0,
+        )
+        await self._pool.open(wait=False)
+        self._healthy = False  # until proven: wait for connections with the short deadline
+        deadline = time.monotonic() + self.startup_timeout
+        while True:
+            try:
+                await self._migrate()
+                break
+            except StoreUnavailable as error:
+                if time.monotonic() >= deadline:
+                    await self.close()
+                    raise
+                log.warning("waiting for the database: %s", error)
+                await asyncio.sleep(0.5)
+        self._healthy = True
+        if self._subscribers:
+            self._listener = asyncio.create_task(self._listen_forever(), name="eventyard-pg-listen")
+            try:
+                async with asyncio.timeout(self.startup_timeout):
+                    await self._listening.wait()
+            except TimeoutError:
+                log.warning("not yet listening for other nodes' announcements; continuing")
+
+    async def _migrate(self) -> None:
+        """Apply pending migrations once, whoever starts first: the others wait on the advisory lock."""
+        async with self.connection() as conn:
+            await self.execute(conn, "SELECT pg_advisory_lock(%s, %s)", (LOCK_NAMESPACE, MIGRATION_LOCK))
+            try:
+                await self.execute(
+                    conn, "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY)"
+                )
+                cursor = await self.execute(conn, "SELECT version FROM schema_migrations")
+                applied = {row[0] for row in await cursor.fetchall()}
+                for version, sql in migrations():
+                    if version in applied:
+                        continue
+                    log.info("applying migration %d", version)
+                    await self.execute(conn, "BEGIN")
+                    try:
+                        for statement in split_statements(sql):
+                            await self.execute(conn, statement)
+                        await self.execute(
+                            conn, "INSERT INTO schema_migrations (version) VALUES (%s)", (version,)
+                        )
+                        await self.execute(conn, "COMMIT")
+                    except BaseException:
+                        if not conn.closed:
+                            await conn.execute("ROLLBACK")
+                        raise
+                for statement in POSTGRES_SETUP:
+                    await self.execute(conn, statement)
+            finally:
+                if not conn.closed:
+                    await self.guarded(
+                        conn.execute("SELECT pg_advisory_unlock(%s, %s)", (LOCK_NAMESPACE, MIGRATION_LOCK))
+                    )
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._listener is not None:
+            self._listener.cancel()
+            try:
+                await self._listener
+            except (asyncio.CancelledError, Exception):
+                pass
+            self._listener = None
+        if self._pool is not None:
+            await self._pool.close(timeout=5)
+            self._pool = None
+
+    # -- transactions ------------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        async with self._transaction("SERIALIZABLE") as conn:
+            yield PostgresTx(self, conn)
+
+    @asynccontextmanager
+    async def _transaction(self, isolation: str) -> AsyncIterator[Conn]:
+        conn = await self._begin(isolation)
+        try:
+            try:
+                yield conn
+            except BaseException:
+                if not conn.closed and conn.info.transaction_status != psycopg.pq.TransactionStatus.UNKNOWN:
+                    try:
+                        await asyncio.wait_for(conn.execute("ROLLBACK"), self.statement_timeout)
+                    except (psycopg.Error, TimeoutError):
+                        await conn.close()
+                raise
+            await self.execute(conn, "COMMIT")
+            self._healthy = True
+        finally:
+            await self._release(conn)
+
+    async def _begin(self, isolation: str) -> Conn:
+        """A pooled connection inside a new transaction.
+
+        Idle pooled connections die when the database restarts; BEGIN is where we find out, and nothing has
+        happened yet, so the next connection is tried (the pool replaces the dead ones).
+        """
+        last: StoreUnavailable | None = None
+        for _ in range(self.max_size + 1):
+            conn = await self._acquire()
+            try:
+                await self.execute(conn, f"BEGIN ISOLATION LEVEL {isolation}")
+                return conn
+            except StoreUnavailable as error:
+                last = error
+                await self._release(conn)
+        assert last is not None
+        raise last
+
+    # -- the durable outbox --------------------------------------------------------------------------
+    # Each method is one READ COMMITTED transaction: rows are claimed with FOR UPDATE SKIP LOCKED, so two
+    # nodes never take the same delivery and never wait for each other; a claim is a lease (due_at is its
+    # end), so the deliveries of a node that died become claimable again when their lease runs out.
+
+    async def append_events(self, events: Sequence[NewEvent], deliveries: Sequence[NewDelivery]) -> None:
+        event_rows = [
+            (e.id, e.event_id, e.account, e.region, e.bus, e.ingested_at, e.body, e.via) for e in events
+        ]
+        delivery_rows = [
+            (
+                d.id,
+                d.event_ref,
+                d.account,
+                d.region,
+                d.bus,
+                d.rule_arn,
+                d.target_id,
+                d.target_arn,
+                d.target,
+                d.state,
+                d.due_at,
+                0,
+                d.lease_owner,
+                d.created_at,
+                d.created_at,
+            )
+            for d in deliveries
+        ]
+        async with self._transaction("READ COMMITTED") as conn:
+            cursor = conn.cursor()
+            if event_rows:
+                await self.guarded(cursor.executemany(INSERT_EVENT, event_rows))
+            if delivery_rows:
+                await self.guarded(cursor.executemany(INSERT_DELIVERY, delivery_rows))
+            if any(d.state == PENDING for d in deliveries):
+                await self.notify(conn, DELIVERIES_CHANNEL)  # wakes the other nodes' engines at commit
+
+    async def claim_deliveries(
+        self,
+        owner: str,
+        now: float,
+        lease_seconds: float,
+        limit: int,
+        exclude_targets: Collection[str] = (),
+    ) -> list[ClaimedDelivery]:
+        until = now + lease_seconds
+        async with self._transaction("READ COMMITTED") as conn:
+            cursor = await self.execute(
+                conn,
+                CLAIM_DELIVERIES,
+                {
+                    "now": now,
+                    "excluded": list(exclude_targets),
+                    "limit": limit,
+                    "owner": owner,
+                    "until": until,
+                },
+            )
+            rows = await cursor.fetchall()
+        return [
+            ClaimedDelivery(
+                id=r[0],
+                event_ref=r[1],
+                event_id=r[2],
+                account=r[3],
+                region=r[4],
+                bus=r[5],
+                rule_arn=r[6],
+                target_id=r[7],
+                target_arn=r[8],
+                target=_load(r[9]),
+                attempts=r[10],
+                created_at=r[11],
+                lease_expires_at=until,
+                body=r[12],
+                ingested_at=r[13],
+                via=r[14],
+            )
+            for r in rows
+        ]
+
+    async def record_outcomes(self, outcomes: Sequence[DeliveryOutcome], now: float) -> int:
+        if not outcomes:
+            return 0
+        ordered = sorted(outcomes, key=lambda o: o.id)  # one lock order for every node: no deadlocks
+        columns = (
+            [o.id for o in ordered],
+            [o.lease_owner for o in ordered],
+            [o.state for o in ordered],
+            [o.attempts for o in ordered],
+            [o.due_at for o in ordered],
+            [o.last_error for o in ordered],
+        )
+        async with self._transaction("READ COMMITTED") as conn:
+            cursor = await self.execute(conn, RECORD_OUTCOMES, (now, *columns))
+            applied = cursor.rowcount
+            if any(o.state == PENDING for o in ordered):
+                await self.notify(conn, DELIVERIES_CHANNEL)
+        return max(applied, 0)
+
+    async def next_due_at(self, exclude_targets: Collection[str] = ()) -> float | None:
+        async with self._transaction("READ COMMITTED") as conn:
+            cursor = await self.execute(conn, NEXT_DUE_AT, (list(exclude_targets),))
+            row = await cursor.fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
+    async def find_event(self, event_id: str, limit: int = 100) -> list[EventRecord]:
+        async with self._transaction("REPEATABLE READ") as conn:
+            cursor = await self.execute(conn, FIND_EVENTS, (event_id, limit))
+            events = await cursor.fetchall()
+            cursor = await self.execute(conn, FIND_EVENT_DELIVERIES, ([e[0] for e in events],))
+            deliveries: dict[str, list[DeliveryRecord]] = {}
+            for row in await cursor.fetchall():
+                deliveries.setdefault(row[0], []).append(DeliveryRecord(*row[1:]))
+        return [EventRecord(*e, deliveries.get(e[0], [])) for e in events]
+
+    async def purge_outbox(self, before: float, limit: int) -> int:
+        async with self._transaction("READ COMMITTED") as conn:
+            gone = (await self.execute(conn, PURGE_DELIVERIES, (before, limit))).rowcount
+            gone += (await self.execute(conn, PURGE_EVENTS, (before, limit))).rowcount
+        return gone
+
+    # recover_leases: the base class's "nothing": another node may hold any lease; they expire instead.
+
+    # -- work for one node at a time ---------------------------------------------------------------
+
+    @asynccontextmanager
+    async def exclusive(self, name: str) -> AsyncIterator[bool]:
+        """A session advisory lock, tried and never waited for, held on one pooled connection for the block.
+
+        If that connection dies the database releases the lock, so a crashed node never blocks the others;
+        the work done under it must therefore stay idempotent (by unique keys), as all such work is.
+        """
+        key = (LOCK_NAMESPACE, lock_key(name))
+        async with self.connection() as conn:
+            cursor = await self.execute(conn, "SELECT pg_try_advisory_lock(%s, %s)", key)
+            row = await cursor.fetchone()
+            got = bool(row and row[0])
+            try:
+                yield got
+            finally:
+                if got and not conn.closed:
+                    try:
+                        await self.execute(conn, "SELECT pg_advisory_unlock(%s, %s)", key)
+                    except StoreUnavailable:
+                        pass  # the session is gone, and its lock with it
+
+    # -- announcements between nodes ---------------------------------------------------------------
+
+    def subscribe(self, channel: str, callback: Callable[[str | None], None]) -> None:
+        if channel not in CHANNELS:
+            raise ValueError(f"unknown channel {channel!r}")
+        self._subscribers.setdefault(channel, []).append(callback)
+
+    async def notify(self, conn: Conn, channel: str, payload: str = "") -> None:
+        """Announce on `channel` to the other nodes (at commit, if `conn` is inside a transaction)."""
+        await self.execute(conn, "SELECT pg_notify(%s, %s)", (CHANNELS[channel], f"{payload}\t{self.origin}"))
+
+    def _dispatch(self, channel: str, payload: str | None) -> None:
+        for callback in self._subscribers.get(channel, []):
+            try:
+                callback(payload)
+            except Exception:
+                log.exception("subscriber of %s failed", channel)
+
+    async def _listen_forever(self) -> None:
+        """LISTEN on a connection of its own; after a reconnection tell subscribers that they may have
+        missed announcements. A heartbeat every few seconds notices a database that went away silently."""
+        by_name = {name: channel for channel, name in CHANNELS.items() if channel in self._subscribers}
+        delay = 0.1
+        connected_before = False
+        while not self._closing:
+            conn: Conn | None = None
+            try:
+                conn = await asyncio.wait_for(
+                    psycopg.AsyncConnection.connect(self.url, **self._connect_kwargs()),
+                    self.connect_timeout + 1,
+                )
+                for name in by_name:
+                    await asyncio.wait_for(conn.execute(f"LISTEN {name}"), self.statement_timeout)
+                if connected_before:
+                    for channel in by_name.values():
+                        self._dispatch(channel, None)
+                connected_before = True
+                delay = 0.1
+                self._listening.set()
+                while not self._closing:
+                    async for note in conn.notifies(timeout=5.0):
+                        payload, _, origin = note.payload.rpartition("\t")
+                        if origin != self.origin and note.channel in by_name:
+                            self._dispatch(by_name[note.channel], payload)
+                    await asyncio.wait_for(conn.execute("SELECT 1"), self.statement_timeout)
+            except asyncio.CancelledError:
+                raise
+            except (psycopg.Error, OSError, TimeoutError) as error:
+                if not self._closing:
+                    log.warning("listening for other nodes failed (%s); reconnecting", error)
+            finally:
+                if conn is not None:
+                    try:
+                        await conn.close()
+                    except Exception:
+                        pass
+            if not self._closing:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+
+class PostgresTx(Tx):
+    def __init__(self, store: PostgresStore, conn: Conn) -> None:
+        self.store = store
+        self.conn = conn
+
+    async def execute(self, sql: str, params: tuple[Any, ...] | None = None) -> list[tuple[Any, ...]]:
+        cursor = await self.store.execute(self.conn, sql, params)
+        if cursor.description is None:
+            return []
+        return await cursor.fetchall()
+
+    async def executemany(self, sql: str, params: list[tuple[Any, ...]]) -> None:
+        await self.store.guarded(self.conn.cursor().executemany(sql, params))
+
+    async def notify(self, channel: str, payload: str = "") -> None:
+        """Announce on `channel` when this transaction commits."""
+        await self.store.notify(self.conn, channel, payload)
+
+    async def get(self, kind: str, account: str, region: str, name: str, parent: str = "") -> Doc | None:
+        rows = await self.execute(
+            "SELECT doc FROM resources WHERE kind=%s AND account=%s AND region=%s AND parent=%s AND name=%s",
+            (kind, account, region, parent, name),
+        )
+        return _load(rows[0][0]) if rows else None
+
+    async def insert(
+        self,
+        kind: str,
+        account: str,
+        region: str,
+        name: str,
+        doc: Doc,
+        parent: str = "",
+        ref: str | None = None,
+    ) -> None:
+        # ON CONFLICT DO NOTHING rather than catching UniqueViolation: an error would abort the transaction,
+        # and callers may carry on after a Conflict as they can on SQLite.
+        rows = await self.execute(
+            "INSERT INTO resources (kind, account, region, parent, name, ref, doc) "
+            "VALUES (%s,%s,%s,%s,%s,%s,%s) ON CONFLICT DO NOTHING RETURNING 1",
+            (kind, account, region, parent, name, ref, _dump(doc)),
+        )
+        if not rows:
+            raise Conflict(f"{kind} {account}/{region}/{parent}/{name} exists")
+
+    async def put(
+        self,
+        kind: str,
+        account: str,
+        region: str,
+        name: str,
+        doc: Doc,
+        parent: str = "",
+        ref: str | None = None,
+    ) -> None:
+        await self.execute(
+            "INSERT INTO resources (kind, account, region, parent, name, ref, doc) VALUES (%s,%s,%s,%s,%s,%s,%s) "
+            "ON CONFLICT (kind, account, region, parent, name) DO UPDATE SET ref=excluded.ref, doc=excluded.doc",
+            (kind, account, region, parent, name, ref, _dump(doc)),
+        )
+
+    async def delete(self, kind: str, account: str, region: str, name: str, parent: str = "") -> bool:
+        rows = await self.execute(
+            "DELETE FROM resources WHERE kind=%s AND account=%s AND region=%s AND parent=%s AND name=%s "
+            "RETURNING 1",
+            (kind, account, region, parent, name),
+        )
+        return bool(rows)
+
+    async def list(
+        self,
+        kind: str,
+        account: str,
+        region: str,
+        parent: str | None = "",
+        prefix: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> list[Doc]:
+        # COLLATE "C": byte order, as SQLite sorts, whatever the database's locale.
+        sql = "SELECT doc FROM resources WHERE kind=%s AND account=%s AND region=%s"
+        params: list[Any] = [kind, account, region]
+        if parent is not None:
+            sql += " AND parent=%s"
+            params.append(parent)
+        if prefix:
+            sql += " AND starts_with(name, %s)"
+            params.append(prefix)
+        if after is not None:
+            sql += ' AND name COLLATE "C" > %s'
+            params.append(after)
+        sql += ' ORDER BY parent COLLATE "C", name COLLATE "C"'
+        if limit is not None:
+            sql += " LIMIT %s"
+            params.append(limit)
+        return [_load(row[0]) for row in await self.execute(sql, tuple(params))]
+
+    async def count(self, kind: str, account: str, region: str, parent: str | None = "") -> int:
+        sql = "SELECT count(*) FROM resources WHERE kind=%s AND account=%s AND region=%s"
+        params: tuple[Any, ...] = (kind, account, region)
+        if parent is not None:
+            sql += " AND parent=%s"
+            params += (parent,)
+        return int((await self.execute(sql, params))[0][0])
+
+    async def by_ref(self, kind: str, region: str, ref: str) -> list[tuple[str, Doc]]:
+        rows = await self.execute(
+            'SELECT account, doc FROM resources WHERE kind=%s AND region=%s AND ref=%s ORDER BY name COLLATE "C"',
+            (kind, region, ref),
+        )
+        return [(row[0], _load(row[1])) for row in rows]
+
+    async def find(self, kind: str, region: str, name: str, parent: str = "") -> list[tuple[str, Doc]]:
+        rows = await self.execute(
+            "SELECT account, doc FROM resources WHERE kind=%s AND region=%s AND parent=%s AND name=%s "
+            'ORDER BY account COLLATE "C"',
+            (kind, region, parent, name),
+        )
+        return [(row[0], _load(row[1])) for row in rows]

@@ -1,0 +1,288 @@
+"""The Store interface, tested directly: one suite that SQLite and PostgreSQL must both pass."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import itertools
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+
+from eventyard.store import open_store
+from eventyard.store.base import Conflict, Store
+from eventyard.store.outbox import (
+    DELIVERED,
+    IN_FLIGHT,
+    PENDING,
+    DeliveryOutcome,
+    NewDelivery,
+    NewEvent,
+)
+
+pytestmark = pytest.mark.anyio
+
+A, B = "111111111111", "222222222222"
+R = "us-east-1"
+_ids = itertools.count(1)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="module")
+def shared_url(new_store_url: Callable[[], str]) -> str:
+    return new_store_url()
+
+
+@pytest.fixture
+async def store(store_kind: str, shared_url: str, new_store_url: Callable[[], str]) -> AsyncIterator[Store]:
+    """An open, empty store. PostgreSQL databases are slow to create (a quarter of a second), so the tests
+    share one and empty it first; SQLite gets a new file each time."""
+    if store_kind == "postgresql":
+        url = shared_url
+        await _empty(url)
+    else:
+        url = new_store_url()
+    opened = open_store(url)
+    await opened.open()
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+async def _empty(url: str) -> None:
+    import psycopg
+
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
+        exists = await (await conn.execute("SELECT to_regclass('resources') IS NOT NULL")).fetchone()
+        if exists and exists[0]:
+            await conn.execute("TRUNCATE resources, events, deliveries")
+
+
+# -- resources ---------------------------------------------------------------------------------------
+
+
+async def test_insert_get_put_delete(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.insert("event_bus", A, R, "orders", {"Name": "orders", "n": 1})
+        assert await tx.get("event_bus", A, R, "orders") == {"Name": "orders", "n": 1}
+    async with store.transaction() as tx:
+        assert await tx.get("event_bus", A, R, "orders") == {"Name": "orders", "n": 1}
+        assert await tx.get("event_bus", B, R, "orders") is None  # accounts are separate
+        assert await tx.get("event_bus", A, "eu-west-1", "orders") is None  # and regions
+        await tx.put("event_bus", A, R, "orders", {"Name": "orders", "n": 2})
+        assert await tx.get("event_bus", A, R, "orders") == {"Name": "orders", "n": 2}
+        assert await tx.delete("event_bus", A, R, "orders") is True
+        assert await tx.delete("event_bus", A, R, "orders") is False
+        assert await tx.get("event_bus", A, R, "orders") is None
+
+
+async def test_insert_of_an_existing_key_is_a_conflict_and_the_transaction_goes_on(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.insert("rule", A, R, "r", {"v": 1}, parent="default")
+    async with store.transaction() as tx:
+        with pytest.raises(Conflict):
+            await tx.insert("rule", A, R, "r", {"v": 2}, parent="default")
+        await tx.insert("rule", A, R, "r2", {"v": 3}, parent="default")  # still usable after the Conflict
+    async with store.transaction() as tx:
+        assert await tx.get("rule", A, R, "r", parent="default") == {"v": 1}
+        assert await tx.get("rule", A, R, "r2", parent="default") == {"v": 3}
+
+
+async def test_a_failed_transaction_leaves_nothing(store: Store) -> None:
+    with pytest.raises(RuntimeError):
+        async with store.transaction() as tx:
+            await tx.put("event_bus", A, R, "half", {"Name": "half"})
+            raise RuntimeError("the operation failed")
+    async with store.transaction() as tx:
+        assert await tx.get("event_bus", A, R, "half") is None
+
+
+async def test_list_is_in_byte_order_with_prefix_after_and_limit(store: Store) -> None:
+    names = ["b", "B", "a-1", "a_1", "a", "Z", "ä", "a1"]
+    async with store.transaction() as tx:
+        for name in names:
+            await tx.put("rule", A, R, name, {"Name": name}, parent="bus")
+        await tx.put("rule", A, R, "other", {"Name": "other"}, parent="another-bus")
+        await tx.put("rule", B, R, "foreign", {"Name": "foreign"}, parent="bus")
+    async with store.transaction() as tx:
+        listed = [d["Name"] for d in await tx.list("rule", A, R, parent="bus")]
+        assert listed == sorted(names, key=lambda n: n.encode())  # as SQLite compares: bytes
+        assert [d["Name"] for d in await tx.list("rule", A, R, parent="bus", prefix="a")] == [
+            "a", "a-1", "a1", "a_1",
+        ]  # fmt: skip
+        assert [d["Name"] for d in await tx.list("rule", A, R, parent="bus", after="a1", limit=2)] == [
+            "a_1", "b",
+        ]  # fmt: skip
+        across = [d["Name"] for d in await tx.list("rule", A, R, parent=None)]
+        assert across == ["other", *sorted(names, key=lambda n: n.encode())]  # by parent, then name
+        assert await tx.count("rule", A, R, parent="bus") == len(names)
+        assert await tx.count("rule", A, R, parent=None) == len(names) + 1
+        assert await tx.count("rule", B, R, parent="bus") == 1
+
+
+async def test_by_ref_and_find_reach_across_accounts(store: Store) -> None:
+    async with store.transaction() as tx:
+        await tx.put("partner_source", A, R, "aws.partner/x.com/2", {"n": 2}, ref=B)
+        await tx.put("partner_source", A, R, "aws.partner/x.com/1", {"n": 1}, ref=B)
+        await tx.put("partner_source", A, R, "aws.partner/x.com/3", {"n": 3}, ref=A)
+        await tx.put("event_bus", A, R, "same", {"who": A})
+        await tx.put("event_bus", B, R, "same", {"who": B})
+    async with store.transaction() as tx:
+        assert await tx.by_ref("partner_source", R, B) == [(A, {"n": 1}), (A, {"n": 2})]
+        assert sorted(await tx.find("event_bus", R, "same")) == [(A, {"who": A}), (B, {"who": B})]
+        assert await tx.find("event_bus", "eu-west-1", "same") == []
+
+
+async def test_reopening_keeps_everything_and_migrates_nothing_twice(
+    new_store_url: Callable[[], str],
+) -> None:
+    url = new_store_url()
+    first = open_store(url)
+    await first.open()
+    async with first.transaction() as tx:
+        await tx.put("event_bus", A, R, "kept", {"Name": "kept"})
+    await first.close()
+    second = open_store(url)
+    await second.open()
+    try:
+        async with second.transaction() as tx:
+            assert await tx.get("event_bus", A, R, "kept") == {"Name": "kept"}
+    finally:
+        await second.close()
+
+
+# -- one node at a time ------------------------------------------------------------------------------
+
+
+async def test_exclusive_refuses_a_second_holder_until_the_first_leaves(store: Store) -> None:
+    async with store.exclusive("retention") as first:
+        assert first is True
+        async with store.exclusive("retention") as second:
+            assert second is False
+        async with store.exclusive("expiry") as other:
+            assert other is True  # another name is another lock
+    async with store.exclusive("retention") as again:
+        assert again is True
+
+
+# -- the outbox --------------------------------------------------------------------------------------
+
+
+def _event(bus: str = "default", at: float = 1000.0, event_id: str | None = None) -> NewEvent:
+    n = next(_ids)
+    return NewEvent(
+        id=f"e{n:08d}", event_id=event_id or f"id-{n}", account=A, region=R, bus=bus, ingested_at=at,
+        body=f'{{"n": {n}}}',
+    )  # fmt: skip
+
+
+def _delivery(event: NewEvent, due: float = 1000.0, target: str = "arn:aws:sqs:us-east-1:1:q") -> NewDelivery:
+    n = next(_ids)
+    return NewDelivery(
+        id=f"d{n:08d}", event_ref=event.id, account=A, region=R, bus=event.bus,
+        rule_arn=f"arn:aws:events:{R}:{A}:rule/r", target_id="t", target_arn=target,
+        target=f'{{"Id": "t", "Arn": "{target}"}}', state=PENDING, due_at=due, created_at=event.ingested_at,
+    )  # fmt: skip
+
+
+async def test_claims_take_due_deliveries_earliest_first_with_their_event(store: Store) -> None:
+    events = [_event() for _ in range(3)]
+    late, early, future = _delivery(events[0], 1002), _delivery(events[1], 1001), _delivery(events[2], 5000)
+    await store.append_events(events, [late, early, future])
+    [first] = await store.claim_deliveries("node-a", now=1010, lease_seconds=30, limit=1)
+    assert first.id == early.id
+    [second] = await store.claim_deliveries("node-a", now=1010, lease_seconds=30, limit=10)
+    assert second.id == late.id  # `future` is not due
+    assert first.event_id == events[1].event_id and first.body == events[1].body
+    assert first.target == {"Id": "t", "Arn": "arn:aws:sqs:us-east-1:1:q"}
+    assert first.lease_expires_at == 1040 and first.attempts == 0
+    assert await store.claim_deliveries("node-b", now=1010, lease_seconds=30, limit=10) == []
+    assert await store.next_due_at() == 1040  # the leases' end comes before `future`
+
+
+async def test_concurrent_claims_never_share_a_delivery(store: Store) -> None:
+    events = [_event() for _ in range(60)]
+    await store.append_events(events, [_delivery(e) for e in events])
+    batches = await asyncio.gather(
+        *(store.claim_deliveries(f"node-{i}", now=1001, lease_seconds=30, limit=7) for i in range(12))
+    )
+    ids = [c.id for batch in batches for c in batch]
+    assert len(ids) == len(set(ids)) == 60
+
+
+async def test_an_expired_lease_is_claimed_again_and_the_old_owner_cannot_record(store: Store) -> None:
+    event = _event()
+    delivery = _delivery(event)
+    await store.append_events([event], [delivery])
+    [held] = await store.claim_deliveries("dead-node", now=1000, lease_seconds=30, limit=1)
+    assert await store.claim_deliveries("node-b", now=1029, lease_seconds=30, limit=1) == []
+    [taken] = await store.claim_deliveries("node-b", now=1031, lease_seconds=30, limit=1)
+    assert taken.id == held.id
+    late = DeliveryOutcome(id=held.id, lease_owner="dead-node", state=DELIVERED, attempts=1, due_at=1031)
+    assert await store.record_outcomes([late], now=1032) == 0
+    done = DeliveryOutcome(id=held.id, lease_owner="node-b", state=DELIVERED, attempts=1, due_at=1032)
+    assert await store.record_outcomes([done], now=1032) == 1
+    [record] = await store.find_event(event.event_id)
+    assert [(d.state, d.attempts, d.lease_owner) for d in record.deliveries] == [(DELIVERED, 1, None)]
+    assert await store.next_due_at() is None
+
+
+async def test_a_retry_is_claimable_when_due(store: Store) -> None:
+    event = _event()
+    await store.append_events([event], [_delivery(event)])
+    [held] = await store.claim_deliveries("n", now=1000, lease_seconds=30, limit=1)
+    retry = DeliveryOutcome(
+        id=held.id, lease_owner="n", state=PENDING, attempts=1, due_at=1060, last_error="THROTTLING"
+    )
+    assert await store.record_outcomes([retry], now=1001) == 1
+    assert await store.next_due_at() == 1060
+    assert await store.claim_deliveries("n", now=1059, lease_seconds=30, limit=1) == []
+    [again] = await store.claim_deliveries("m", now=1060, lease_seconds=30, limit=1)
+    assert again.attempts == 1
+
+
+async def test_claims_skip_excluded_targets(store: Store) -> None:
+    event = _event()
+    busy, free = "arn:aws:sqs:us-east-1:1:busy", "arn:aws:sqs:us-east-1:1:free"
+    await store.append_events([event], [_delivery(event, 1000, busy), _delivery(event, 1001, free)])
+    assert await store.next_due_at(exclude_targets=[busy]) == 1001
+    claimed = await store.claim_deliveries("n", now=2000, lease_seconds=30, limit=10, exclude_targets=[busy])
+    assert [c.target_arn for c in claimed] == [free]
+
+
+async def test_deliveries_handed_straight_to_the_accepting_node_are_leased(store: Store) -> None:
+    event = _event()
+    mine = _delivery(event)
+    leased = dataclasses.replace(mine, state=IN_FLIGHT, due_at=1030, lease_owner="me")
+    await store.append_events([event], [leased])
+    assert await store.claim_deliveries("other", now=1029, lease_seconds=30, limit=1) == []
+    done = DeliveryOutcome(id=mine.id, lease_owner="me", state=DELIVERED, attempts=1, due_at=1001)
+    assert await store.record_outcomes([done], now=1001) == 1
+
+
+async def test_find_event_lists_each_bus_copy_and_its_deliveries(store: Store) -> None:
+    first, copy = _event("default", event_id="shared"), _event("audit", event_id="shared")
+    await store.append_events([first, copy], [_delivery(first), _delivery(first), _delivery(copy)])
+    records = await store.find_event("shared")
+    assert [(r.bus, len(r.deliveries)) for r in records] == [("default", 2), ("audit", 1)]
+    assert await store.find_event("missing") == []
+
+
+async def test_purge_removes_finished_deliveries_and_then_their_events(store: Store) -> None:
+    old, kept = _event(at=100), _event(at=100)
+    finished, pending = _delivery(old), _delivery(kept)
+    await store.append_events([old, kept], [finished, pending])
+    [held] = await store.claim_deliveries("n", now=1000, lease_seconds=30, limit=1)
+    assert held.id == finished.id
+    await store.record_outcomes(
+        [DeliveryOutcome(id=held.id, lease_owner="n", state=DELIVERED, attempts=1, due_at=1000)], now=1000
+    )
+    assert await store.purge_outbox(before=999, limit=100) == 0  # finished after the cut-off
+    assert await store.purge_outbox(before=1001, limit=100) == 2  # the delivery, then its event
+    assert await store.find_event(old.event_id) == []
+    assert len((await store.find_event(kept.event_id))[0].deliveries) == 1  # still pending: kept
