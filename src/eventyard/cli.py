@@ -80,6 +80,32 @@ def parser() -> argparse.ArgumentParser:
         help="seconds an API destination has to answer, 5 as in AWS (EVENTYARD_API_DESTINATION_TIMEOUT)",
     )
     serve.add_argument(
+        "--delivery-workers",
+        type=int,
+        default=int(env("DELIVERY_WORKERS", str(defaults.delivery_workers)) or 1),
+        help="targets this node invokes at once (EVENTYARD_DELIVERY_WORKERS)",
+    )
+    serve.add_argument(
+        "--delivery-target-concurrency",
+        type=int,
+        default=int(env("DELIVERY_TARGET_CONCURRENCY", str(defaults.delivery_target_concurrency)) or 1),
+        help="invocations of one target at once (EVENTYARD_DELIVERY_TARGET_CONCURRENCY)",
+    )
+    serve.add_argument(
+        "--delivery-lease-seconds",
+        type=float,
+        default=float(env("DELIVERY_LEASE_SECONDS", str(defaults.delivery_lease_seconds)) or 60),
+        help="deliveries held by a node that stopped answering are taken over after this long "
+        "(EVENTYARD_DELIVERY_LEASE_SECONDS)",
+    )
+    serve.add_argument(
+        "--delivery-retention-seconds",
+        type=float,
+        default=float(env("DELIVERY_RETENTION_SECONDS", str(defaults.delivery_retention_seconds)) or 0),
+        help="finished deliveries and their events are kept this long for GET /_eventyard/deliveries "
+        "(EVENTYARD_DELIVERY_RETENTION_SECONDS)",
+    )
+    serve.add_argument(
         "--test-clock",
         action="store_true",
         default=_bool(env("TEST_CLOCK")),
@@ -124,6 +150,10 @@ def config_from_args(args: argparse.Namespace) -> Config:
         aws_endpoints=dict(args.aws_endpoint),
         retry_base_seconds=args.retry_base_seconds,
         api_destination_timeout=args.api_destination_timeout,
+        delivery_workers=args.delivery_workers,
+        delivery_target_concurrency=args.delivery_target_concurrency,
+        delivery_lease_seconds=args.delivery_lease_seconds,
+        delivery_retention_seconds=args.delivery_retention_seconds,
         test_clock=args.test_clock,
         log_level=args.log_level,
         node_id=args.node_id,

@@ -162,8 +162,9 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def record_outcomes(self, outcomes: Sequence[DeliveryOutcome], now: float) -> int:
         """Apply outcomes to deliveries still in-flight and leased to the outcome's lease_owner (others are
-        skipped: their lease expired and someone else took over). Sets state, attempts, due_at, last_error,
-        updated_at = now; a finished or pending delivery loses its lease_owner. Returns how many applied."""
+        skipped: their lease expired and someone else took over). Sets state, attempts, due_at, updated_at =
+        now, and last_error unless the outcome has none (a delivery that succeeds after failures keeps its last
+        error); a finished or pending delivery loses its lease_owner. Returns how many applied."""
 
     @abc.abstractmethod
     async def next_due_at(self, exclude_targets: Collection[str] = ()) -> float | None:

@@ -163,7 +163,7 @@ class SqliteOutbox:
         def write(conn: sqlite3.Connection) -> int:
             before = conn.total_changes
             conn.executemany(
-                "UPDATE deliveries SET state=?, attempts=?, due_at=?, last_error=?, "
+                "UPDATE deliveries SET state=?, attempts=?, due_at=?, last_error=COALESCE(?, last_error), "
                 "lease_owner=CASE WHEN ?='in-flight' THEN lease_owner ELSE NULL END, updated_at=? "
                 "WHERE id=? AND lease_owner=? AND state='in-flight'",
                 rows,

@@ -26,6 +26,7 @@ class Invocation:
     event: dict[str, Any]  # the event envelope as it was matched
     payload: str  # the input after Input/InputPath/InputTransformer shaping
     attempt: int  # 1 for the first attempt
+    via: tuple[str, ...] = ()  # rule ARNs that already forwarded this event bus to bus (loop prevention)
 
 
 class DeliveryError(Exception):

@@ -1,0 +1,380 @@
+"""Publishing accepted events onto a bus: match them against the bus's enabled rules, then store the events
+and one pending delivery per (event, rule, target) in one transaction before anyone is answered.
+
+The rules of a bus are compiled into one `eventyard.patterns.RuleSet`, cached per bus and dropped when the
+bus's rules change (`runtime.rule_listeners`, fed by this node's commits and other nodes' announcements), so
+matching an event never reads the store. Concurrent publishers share one transaction (group commit): while
+one commit is on disk, the next requests gather and go together.
+
+Entry points: `publish` (one bus; PutPartnerEvents, bus-to-bus delivery, replays) and `publish_all` (several
+buses in one transaction; PutEvents). Both return only after the commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from eventyard.core import arn as arns
+from eventyard.delivery import metrics
+from eventyard.store.outbox import IN_FLIGHT, PENDING, ClaimedDelivery, NewDelivery, NewEvent
+
+if TYPE_CHECKING:
+    from eventyard.delivery.engine import DeliveryEngine
+    from eventyard.runtime import Runtime
+
+log = logging.getLogger("eventyard.ingest")
+
+BUS = "event_bus"
+RULE = "rule"
+ENABLED_STATES = frozenset({"ENABLED", "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"})
+MAX_COMMIT_EVENTS = 5000  # one group commit holds at most this many events (bounds its latency)
+_EXTENSION = "ingest"
+
+
+class RowIds:
+    """Unique, time-ordered row ids: milliseconds, a sequence within the millisecond, and this process's node.
+
+    Text so that the same schema works in SQLite and PostgreSQL; time-ordered so that inserts append to the
+    index instead of scattering across it.
+    """
+
+    def __init__(self, node: str) -> None:
+        self._node = f"{node}{secrets.token_hex(2)}"  # a restarted node with a fixed --node-id still differs
+        self._ms = 0
+        self._seq = 0
+
+    def __call__(self) -> str:
+        ms = int(time.time() * 1000)
+        if ms > self._ms:
+            self._ms, self._seq = ms, 0
+        else:
+            self._seq += 1
+            if self._seq > 0xFFFFF:  # a million in one millisecond: borrow the next one
+                self._ms, self._seq = self._ms + 1, 0
+        return f"{self._ms:011x}{self._seq:05x}{self._node}"
+
+
+@dataclass(frozen=True, slots=True)
+class RouteTarget:
+    id: str
+    arn: str
+    doc: dict[str, Any]
+    text: str  # the snapshot stored with each delivery
+
+
+@dataclass(frozen=True, slots=True)
+class RouteRule:
+    arn: str
+    name: str
+    targets: tuple[RouteTarget, ...]
+
+
+@dataclass(slots=True)
+class BusRoutes:
+    """One bus as routing sees it: whether it exists, its policy, and its enabled rules compiled."""
+
+    account: str
+    region: str
+    name: str
+    exists: bool
+    partner: bool = False
+    policy: str | None = None
+    rules: dict[str, RouteRule] = field(default_factory=dict)
+    ruleset: Any = None
+
+    def match(self, event: dict[str, Any]) -> list[RouteRule]:
+        if self.ruleset is None:
+            return []
+        return [self.rules[arn] for arn in sorted(self.ruleset.match(event))]
+
+
+@dataclass(frozen=True, slots=True)
+class Publication:
+    """Envelopes for one bus. `only_rules` (rule ARNs) restricts matching, as a replay's FilterArns does;
+    `skip_rules` are never matched; `via` lists the rule ARNs that forwarded these events here."""
+
+    account: str
+    region: str
+    bus: str
+    envelopes: Sequence[dict[str, Any]]
+    only_rules: Collection[str] | None = None
+    skip_rules: Collection[str] | None = None
+    via: tuple[str, ...] = ()
+
+
+class Router:
+    """The per-bus route cache."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._routes: dict[tuple[str, str, str], BusRoutes] = {}
+        self._generation: dict[tuple[str, str, str], int] = {}
+        self._epoch = 0
+        self._loading: dict[tuple[str, str, str], asyncio.Future[BusRoutes]] = {}
+        runtime.rule_listeners.append(self.forget)
+        runtime.rule_reset_listeners.append(self.forget_all)
+
+    def forget(self, account: str, region: str, bus: str) -> None:
+        key = (account, region, bus)
+        self._routes.pop(key, None)
+        self._generation[key] = self._generation.get(key, 0) + 1
+
+    def forget_all(self) -> None:
+        self._routes.clear()
+        self._epoch += 1
+
+    async def routes(self, account: str, region: str, bus: str) -> BusRoutes:
+        key = (account, region, bus)
+        cached = self._routes.get(key)
+        if cached is not None:
+            return cached
+        loading = self._loading.get(key)
+        if loading is not None:
+            return await asyncio.shield(loading)
+        future: asyncio.Future[BusRoutes] = asyncio.get_running_loop().create_future()
+        self._loading[key] = future
+        try:
+            generation, epoch = self._generation.get(key, 0), self._epoch
+            routes = await self._load(account, region, bus)
+            # Cache only what no rule change overtook while it loaded; a missing custom bus is never cached
+            # (CreateEventBus announces nothing), the default bus always exists.
+            if routes.exists and self._generation.get(key, 0) == generation and self._epoch == epoch:
+                self._routes[key] = routes
+            future.set_result(routes)
+            return routes
+        except BaseException as error:
+            future.set_exception(error)
+            future.exception()  # retrieved: waiters get it, nobody else must
+            raise
+        finally:
+            del self._loading[key]
+
+    async def _load(self, account: str, region: str, bus: str) -> BusRoutes:
+        async with self.runtime.store.transaction() as tx:
+            doc = await tx.get(BUS, account, region, bus)
+            rules = await tx.list(RULE, account, region, parent=bus) if doc or bus == arns.DEFAULT_BUS else []
+        if doc is None and bus != arns.DEFAULT_BUS:
+            return BusRoutes(account, region, bus, exists=False)
+        routes = BusRoutes(
+            account,
+            region,
+            bus,
+            exists=True,
+            partner=bool(doc and doc.get("EventSourceName")),
+            policy=doc.get("Policy") if doc else None,
+        )
+        compiled = _compile(rules)
+        if compiled is not None:
+            routes.ruleset, routes.rules = compiled
+        return routes
+
+
+def _compile(rules: Iterable[dict[str, Any]]) -> tuple[Any, dict[str, RouteRule]] | None:
+    """The enabled rules with an event pattern, compiled into one RuleSet (None if there are none)."""
+    matching = [r for r in rules if r.get("State") in ENABLED_STATES and r.get("EventPattern")]
+    if not matching:
+        return None
+    from eventyard.patterns import RuleSet
+
+    ruleset = RuleSet()
+    compiled: dict[str, RouteRule] = {}
+    for rule in matching:
+        try:
+            ruleset.add(rule["Arn"], rule["EventPattern"])
+        except Exception:
+            log.exception("rule %s has a pattern that no longer compiles; it matches nothing", rule["Arn"])
+            continue
+        targets = tuple(
+            RouteTarget(t["Id"], t["Arn"], t, orjson.dumps(t).decode()) for t in rule.get("Targets") or ()
+        )
+        compiled[rule["Arn"]] = RouteRule(rule["Arn"], rule["Name"], targets)
+    return (ruleset, compiled) if compiled else None
+
+
+class Committer:
+    """Group commit: concurrent callers' rows go to the store in one transaction; each caller resumes when
+    the transaction holding its rows is committed (or fails with its error)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._queue: list[tuple[list[NewEvent], list[NewDelivery], asyncio.Future[None]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def commit(self, events: list[NewEvent], deliveries: list[NewDelivery]) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((events, deliveries, future))
+        if self._task is None:
+            self._task = asyncio.create_task(self._drain())
+        await asyncio.shield(future)  # a caller that goes away does not cancel other callers' commit
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                batch: list[tuple[list[NewEvent], list[NewDelivery], asyncio.Future[None]]] = []
+                size = 0
+                while self._queue and (not batch or size + len(self._queue[0][0]) <= MAX_COMMIT_EVENTS):
+                    item = self._queue.pop(0)
+                    batch.append(item)
+                    size += len(item[0])
+                events = [e for item in batch for e in item[0]]
+                deliveries = [d for item in batch for d in item[1]]
+                try:
+                    await self.runtime.store.append_events(events, deliveries)
+                except Exception as error:
+                    for _, _, future in batch:
+                        if not future.done():
+                            future.set_exception(error)
+                            future.exception()
+                else:
+                    for _, _, future in batch:
+                        if not future.done():
+                            future.set_result(None)
+        finally:
+            self._task = None
+
+
+@dataclass(slots=True)
+class Ingest:
+    """What one runtime keeps for publishing: the route cache, the group committer, row ids."""
+
+    router: Router
+    committer: Committer
+    row_ids: RowIds
+
+
+def ingest_of(runtime: Runtime) -> Ingest:
+    found = runtime.extensions.get(_EXTENSION)
+    if found is None:
+        found = Ingest(Router(runtime), Committer(runtime), RowIds(runtime.node_id))
+        runtime.extensions[_EXTENSION] = found
+    return found  # type: ignore[no-any-return]
+
+
+def engine_of(runtime: Runtime) -> DeliveryEngine | None:
+    engine = runtime.extensions.get("delivery_engine")
+    return engine if engine is not None and engine.running else None
+
+
+async def routes_for(runtime: Runtime, account: str, region: str, bus: str) -> BusRoutes:
+    """The cached routing view of a bus (exists, partner, policy, compiled rules)."""
+    return await ingest_of(runtime).router.routes(account, region, bus)
+
+
+async def publish(
+    runtime: Runtime,
+    account: str,
+    region: str,
+    bus_name: str,
+    envelopes: Sequence[dict[str, Any]],
+    *,
+    only_rules: Collection[str] | None = None,
+    skip_rules: Collection[str] | None = None,
+    via: tuple[str, ...] = (),
+) -> int | None:
+    """Match `envelopes` (standard envelopes, see core.envelope) against the enabled rules of the bus
+    `bus_name` owned by (account, region), and store them with their deliveries durably before returning.
+
+    Returns how many deliveries were created, or None when the bus does not exist: the events are then
+    dropped, as AWS silently drops events put to a missing bus. `only_rules` limits matching to those rule
+    ARNs (a replay's FilterArns); `skip_rules` excludes rule ARNs; `via` records forwarding rules.
+    """
+    counts = await publish_all(
+        runtime, [Publication(account, region, bus_name, envelopes, only_rules, skip_rules, via)]
+    )
+    return counts[0]
+
+
+async def publish_all(runtime: Runtime, publications: Sequence[Publication]) -> list[int | None]:
+    """`publish` for several buses at once, in one transaction (PutEvents entries may name different buses)."""
+    ingest = ingest_of(runtime)
+    engine = engine_of(runtime)
+    now = runtime.clock.time()
+    lease_until = now + engine.lease_seconds if engine is not None else now
+    events: list[NewEvent] = []
+    deliveries: list[NewDelivery] = []
+    handoff: list[tuple[ClaimedDelivery, dict[str, Any]]] = []
+    counts: list[int | None] = []
+    recorder = metrics.of(runtime)
+    for publication in publications:
+        routes = await ingest.router.routes(publication.account, publication.region, publication.bus)
+        if not routes.exists:
+            recorder.events_to_missing_bus(publication, len(publication.envelopes))
+            counts.append(None)
+            continue
+        created = 0
+        via_text = "\t".join(publication.via)
+        for envelope in publication.envelopes:
+            event_row = ingest.row_ids()
+            body = orjson.dumps(envelope).decode()
+            events.append(
+                NewEvent(
+                    event_row, envelope["id"], routes.account, routes.region, routes.name, now, body, via_text
+                )
+            )
+            matched = routes.match(envelope)
+            if publication.only_rules is not None:
+                matched = [rule for rule in matched if rule.arn in publication.only_rules]
+            if publication.skip_rules:
+                matched = [rule for rule in matched if rule.arn not in publication.skip_rules]
+            if not matched:
+                continue
+            recorder.matched(routes, matched)
+            for rule in matched:
+                for target in rule.targets:
+                    row = ingest.row_ids()
+                    take = engine is not None and engine.can_take(target.arn)
+                    deliveries.append(
+                        NewDelivery(
+                            id=row,
+                            event_ref=event_row,
+                            account=routes.account,
+                            region=routes.region,
+                            bus=routes.name,
+                            rule_arn=rule.arn,
+                            target_id=target.id,
+                            target_arn=target.arn,
+                            target=target.text,
+                            state=IN_FLIGHT if take else PENDING,
+                            due_at=lease_until if take else now,
+                            created_at=now,
+                            lease_owner=runtime.node_id if take else None,
+                        )
+                    )
+                    created += 1
+                    if take:
+                        job = ClaimedDelivery(
+                            id=row,
+                            event_ref=event_row,
+                            event_id=envelope["id"],
+                            account=routes.account,
+                            region=routes.region,
+                            bus=routes.name,
+                            rule_arn=rule.arn,
+                            target_id=target.id,
+                            target_arn=target.arn,
+                            target=target.doc,
+                            attempts=0,
+                            created_at=now,
+                            lease_expires_at=lease_until,
+                            body=body,
+                            ingested_at=now,
+                            via=via_text,
+                        )
+                        handoff.append((job, envelope))
+        counts.append(created)
+    if events:
+        await ingest.committer.commit(events, deliveries)
+        if engine is not None:
+            if handoff:
+                engine.submit(handoff)
+            if len(handoff) < len(deliveries):
+                engine.wake()
+    return counts

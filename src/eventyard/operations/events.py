@@ -1,0 +1,107 @@
+"""PutEvents: check each entry as AWS does, build the envelopes, and publish them durably before answering."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventyard.core import envelope as envelopes
+from eventyard.core import policy
+from eventyard.core.envelope import EntryError
+from eventyard.delivery import ingest, metrics
+from eventyard.errors import AwsError
+from eventyard.operations import _common as common
+from eventyard.operations.registry import operation
+from eventyard.runtime import Context
+
+TOTAL_SIZE_OVER_LIMIT = "Total size of the entries in the request is over the limit."
+NO_VALID_ENTRY = (
+    "None of the entries has all of Source, DetailType and Detail; an entry needs the three of them to be "
+    "put on an event bus."
+)
+_BAD_BUS = EntryError(
+    "InvalidArgument", "Parameter EventBusName is not valid. Reason: Provided Arn is not in correct format."
+)
+_PARTNER_BUS = EntryError(
+    "InvalidArgument",
+    "Parameter EventBusName is not valid. Reason: PutEvents cannot put events on a partner event bus.",
+)
+
+
+def _access_denied(account: str, bus_arn: str) -> EntryError:
+    return EntryError(
+        "AccessDeniedException",
+        f"User: arn:aws:iam::{account}:root is not authorized to perform: events:PutEvents on resource: "
+        f"{bus_arn} because no resource-based policy allows the events:PutEvents action",
+    )
+
+
+@operation("PutEvents")
+async def put_events(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    entries: list[dict[str, Any]] = params["Entries"]
+    recorder = metrics.of(ctx.runtime)
+    total = sum(envelopes.entry_size(entry) for entry in entries)
+    recorder.put_events(ctx.account, ctx.region, total)
+    if total > ctx.config.max_entry_size:
+        raise AwsError("ValidationException", TOTAL_SIZE_OVER_LIMIT)
+    if not any(envelopes.has_required_fields(entry) for entry in entries):
+        raise AwsError("ValidationException", NO_VALID_ENTRY)
+
+    results: list[dict[str, str]] = []
+    by_bus: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    now = ctx.clock.time()
+    denied: dict[tuple[str, str, str], bool] = {}
+    for entry in entries:
+        checked = envelopes.check_entry(entry, refuse_aws_sources=True)
+        if isinstance(checked, EntryError):
+            results.append(checked.result())
+            continue
+        try:
+            account, region, bus = common.resolve_bus(ctx, entry.get("EventBusName"))
+        except AwsError:
+            results.append(_BAD_BUS.result())
+            continue
+        key = (account, region, bus)
+        if account != ctx.account:
+            if key not in denied:
+                denied[key] = not await _allowed(ctx, account, region, bus)
+            if denied[key]:
+                results.append(
+                    _access_denied(ctx.account, f"arn:aws:events:{region}:{account}:event-bus/{bus}").result()
+                )
+                continue
+        routes = await ingest.routes_for(ctx.runtime, account, region, bus)
+        if routes.partner:
+            results.append(_PARTNER_BUS.result())
+            continue
+        event_id = ctx.runtime.ids()
+        # The event keeps the sender's account, also on another account's bus.
+        event = envelopes.envelope(
+            entry, checked, event_id=event_id, account=ctx.account, region=region, now=now
+        )
+        by_bus.setdefault(key, []).append(event)
+        results.append({"EventId": event_id})
+
+    if by_bus:
+        await ingest.publish_all(
+            ctx.runtime,
+            [
+                ingest.Publication(account, region, bus, events)
+                for (account, region, bus), events in by_bus.items()
+            ],
+        )
+    failed = 0
+    for result in results:
+        if "ErrorCode" in result:
+            failed += 1
+            recorder.failed_entry(ctx.account, ctx.region, result["ErrorCode"])
+    for (account, region, bus), events in by_bus.items():
+        recorder.entries(account, region, bus, len(events))
+    return {"FailedEntryCount": failed, "Entries": results}
+
+
+async def _allowed(ctx: Context, account: str, region: str, bus: str) -> bool:
+    """Another account's bus takes the caller's events only if its resource policy allows events:PutEvents.
+    Read fresh, not from the route cache: PutPermission announces no rule change."""
+    async with ctx.store.transaction() as tx:
+        doc = await tx.get(common.BUS, account, region, bus)
+    return doc is not None and policy.allows(doc.get("Policy"), ctx.account, "events:PutEvents")
