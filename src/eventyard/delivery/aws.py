@@ -145,10 +145,10 @@ def delivery_error(error: ClientError) -> DeliveryError:
     text = f"{code}: {message}" if code else message
     if code in _NO_RESOURCE:
         return DeliveryError("NO_RESOURCE", text, retriable=False)
+    if code in _THROTTLING or status == 429:  # before 403: SQS answers RequestThrottled with a 403
+        return DeliveryError("THROTTLING", text, retriable=True)
     if code in _NO_PERMISSIONS or status == 403:
         return DeliveryError("NO_PERMISSIONS", text, retriable=False)
-    if code in _THROTTLING or status == 429:
-        return DeliveryError("THROTTLING", text, retriable=True)
     if code in _INVALID_PARAMETER:
         return DeliveryError("INVALID_PARAMETER", text, retriable=False)
     if status >= 500 or not status:
