@@ -209,7 +209,9 @@ async def _set_state(runtime: Runtime, connection: dict[str, Any], state: str, r
         if state == "AUTHORIZED":
             current["LastAuthorizedTime"] = runtime.clock.time()
         await tx.put(CONNECTION, account, region, name, current)
-    forget_connection(runtime, connection["ConnectionArn"])
+    state_ = runtime.extensions.get(_EXTENSION)
+    if state_ is not None:
+        state_.lookups.clear()  # the destinations see the new state; the token, if any, stays valid
 
 
 def _pairs(parameters: dict[str, Any] | None, kind: str) -> list[tuple[str, str]]:
