@@ -35,6 +35,7 @@ from eventyard.core.patterns.model import (
     AnythingButPrefix,
     AnythingButSuffix,
     AnythingButWildcard,
+    Branch,
     EqualsIgnoreCase,
     ExactLiteral,
     ExactString,
@@ -50,6 +51,7 @@ from eventyard.core.patterns.model import (
     SuffixIgnoreCase,
     Test,
     Wildcard,
+    path_sort_key,
 )
 from eventyard.core.patterns.numbers import comparable_value, number_text
 from eventyard.core.patterns.text import (
@@ -64,8 +66,28 @@ from eventyard.core.patterns.text import (
     wildcard_regex,
 )
 
-_LEAF = 1  # a rule tests the value at this path
-_INNER = 2  # a rule tests a value below this path
+
+def _walk(steps: dict[str, _Step], key: str) -> _Step | None:
+    step = None
+    for part in key.split("."):
+        step = steps.get(part)
+        if step is None:
+            return None
+        steps = step.children
+    return step
+
+
+class _Step:
+    """A step of the field paths rules use: flattening follows these and skips every other key unread."""
+
+    __slots__ = ("children", "leaf_refs", "name", "path", "refs")
+
+    def __init__(self, name: str, path: str) -> None:
+        self.children: dict[str, _Step] = {}
+        self.name = name
+        self.path = path
+        self.refs = 0  # branch fields whose path passes through or ends here
+        self.leaf_refs = 0  # branch fields whose path ends here
 
 
 class _Node:
@@ -216,6 +238,20 @@ class _TextIndex:
             self.exists = tuple(n for n in self.exists if n is not node)
         else:
             self.anything_buts = tuple(e for e in self.anything_buts if e != (test, node))
+
+    def only_strings(self) -> bool:
+        """Whether exact strings are the only tests here (so that a dictionary lookup is the whole match)."""
+        return not (
+            self.literals
+            or self.prefixes.items
+            or self.suffixes.items
+            or self.fold_exact
+            or self.fold_prefix
+            or self.fold_suffix
+            or self.slow
+            or self.exists
+            or self.anything_buts
+        )
 
     def match(self, value: Any, out: list[_Node]) -> None:
         """Append to `out` the children whose tests accept `value` read as JSON text."""
@@ -400,7 +436,7 @@ class _NumberIndex:
 class _Edge:
     """The tests of one field under one node, indexed by how Ruler reads the field's values."""
 
-    __slots__ = ("absent", "children", "ip", "ip_ranges", "ip_text", "number_text", "numbers", "text")
+    __slots__ = ("absent", "children", "fast", "ip", "ip_ranges", "ip_text", "number_text", "numbers", "text")
 
     def __init__(self) -> None:
         self.children: dict[Predicate, _Node] = {}
@@ -411,6 +447,7 @@ class _Edge:
         self.ip_text: _TextIndex | None = None  # ... and their other tests
         self.ip = False
         self.absent: tuple[_Node, ...] = ()
+        self.fast: dict[str, tuple[_Node, ...]] | None = None  # set when exact strings are all there is
 
     def register(self, predicate: Predicate, node: _Node, adding: bool) -> None:
         for raw in predicate.tests:
@@ -431,6 +468,8 @@ class _Edge:
                         self.numbers = _NumberIndex()
                     (self.numbers.add if adding else self.numbers.remove)(test, node)
                     continue
+                if isinstance(test, IpRange):
+                    continue  # Ruler reads no IP addresses in a field it reads numerically
                 if self.number_text is None:
                     self.number_text = _TextIndex()
                 target = self.number_text
@@ -454,6 +493,17 @@ class _Edge:
                 target = self.text
             (target.add if adding else target.remove)(test, node)
         self.ip = bool(self.ip_ranges) or bool(self.ip_text and self.ip_text.used)
+        text = self.text
+        only_strings = (
+            text is not None
+            and text.only_strings()
+            and not self.ip
+            and not (
+                self.numbers and (self.numbers.equals or self.numbers.ranges or self.numbers.anything_buts)
+            )
+            and not (self.number_text and self.number_text.used)
+        )
+        self.fast = text.strings if only_strings and text is not None else None
 
     def match(self, value: Any) -> list[_Node]:
         out: list[_Node] = []
@@ -491,6 +541,37 @@ class _Edge:
         return out
 
 
+_CHEAP_TESTS = (ExactString, ExactLiteral, NumericEquals)
+_FIRST_PATHS = {"source": 0, "detail-type": 1}  # the envelope fields most rules select on
+_BROAD_TESTS = (*ANYTHING_BUT_TESTS, Exists)
+
+
+def _cost(predicate: Predicate) -> int:
+    """0 for fields tested by dictionary lookups only, 2 for fields most values pass, 1 otherwise."""
+    if all(isinstance(test, _CHEAP_TESTS) for test in predicate.tests):
+        return 0
+    if any(isinstance(test, _BROAD_TESTS) for test in predicate.tests):
+        return 2
+    return 1
+
+
+def index_order(branch: Branch) -> Branch:
+    """The order in which the index visits a branch's fields: selective ones first, where that is safe.
+
+    Ruler visits fields in lexical order, and that order matters in one way only: ``exists: false`` (alone or
+    beside value tests) is judged against the array elements chosen by the fields *before* it. So the fields
+    before the first such predicate may be visited in any order (whether values can be chosen consistently
+    does not depend on the order of choosing), and from that predicate on Ruler's order is kept. Visiting
+    ``source`` before ``detail.total > 5`` keeps the walk from following numeric matches of other sources.
+    """
+    first_absent = next((i for i, (_, p) in enumerate(branch) if p.absent_ok), len(branch))
+    head = sorted(
+        branch[:first_absent],
+        key=lambda item: (_cost(item[1]), _FIRST_PATHS.get(item[0], 2), path_sort_key(item[0])),
+    )
+    return (*head, *branch[first_absent:])
+
+
 class RuleSet:
     """Named event patterns compiled into one index; `match` names every rule an event matches.
 
@@ -508,9 +589,7 @@ class RuleSet:
     def __init__(self) -> None:
         self._root = _Node()
         self._patterns: dict[str, Pattern] = {}
-        self._path_refs: dict[str, int] = {}
-        self._inner_refs: dict[str, int] = {}
-        self._paths: dict[str, int] = {}
+        self._steps = _Step("", "")
 
     def __len__(self) -> int:
         return len(self._patterns)
@@ -533,7 +612,7 @@ class RuleSet:
             self.remove(name)
         for branch in compiled.branches:
             node = self._root
-            for path, predicate in branch:
+            for path, predicate in index_order(branch):
                 edge = node.edges.get(path)
                 if edge is None:
                     edge = _Edge()
@@ -559,7 +638,7 @@ class RuleSet:
         for branch in compiled.branches:
             trail: list[tuple[_Node, str, _Edge, Predicate, _Node]] = []
             node = self._root
-            for path, predicate in branch:
+            for path, predicate in index_order(branch):
                 edge = node.edges[path]
                 child = edge.children[predicate]
                 trail.append((node, path, edge, predicate, child))
@@ -582,52 +661,55 @@ class RuleSet:
         return True
 
     def _count_paths(self, branch: Iterable[tuple[str, Predicate]], delta: int) -> None:
-        touched: set[str] = set()
         for path, _ in branch:
-            self._path_refs[path] = self._path_refs.get(path, 0) + delta
-            touched.add(path)
-            steps = path.split(".")
-            for end in range(1, len(steps)):
-                prefix = ".".join(steps[:end])
-                self._inner_refs[prefix] = self._inner_refs.get(prefix, 0) + delta
-                touched.add(prefix)
-        paths = dict(self._paths)
-        for path in touched:
-            flags = (_LEAF if self._path_refs.get(path) else 0) | (
-                _INNER if self._inner_refs.get(path) else 0
-            )
-            if not self._path_refs.get(path):
-                self._path_refs.pop(path, None)
-            if not self._inner_refs.get(path):
-                self._inner_refs.pop(path, None)
-            if flags:
-                paths[path] = flags
-            else:
-                paths.pop(path, None)
-        self._paths = paths
+            trail = [self._steps]
+            step = self._steps
+            for part in path.split("."):
+                child = step.children.get(part)
+                if child is None:
+                    child = _Step(part, part if step is self._steps else step.path + "." + part)
+                    step.children[part] = child
+                trail.append(child)
+                step = child
+            step.leaf_refs += delta
+            for parent, child in zip(reversed(trail[:-1]), reversed(trail[1:]), strict=True):
+                child.refs += delta
+                if child.refs == 0:
+                    parent.children.pop(child.name)
 
-    def _fields(self, event: Any) -> Fields:
-        """The event's leaves at paths some rule tests (other subtrees are not visited)."""
-        paths = self._paths
+    def _fields(self, event: dict[str, Any]) -> Fields:
+        """The event's leaves at paths some rule tests (other keys are skipped unread)."""
         fields: Fields = {}
         next_array = 0
-        stack: list[tuple[Any, str, Membership]] = [(event, "", ())]
+        stack: list[tuple[Any, dict[str, _Step], Membership]] = [(event, self._steps.children, ())]
         while stack:
-            obj, base, membership = stack.pop()
+            obj, steps, membership = stack.pop()
             for key, value in obj.items():
-                path = base + key
-                flags = paths.get(path)
-                if flags is None:
-                    continue
+                step = steps.get(key)
+                if step is None:
+                    # {"a.b": 1} has the leaf `a.b` as {"a": {"b": 1}} does
+                    if type(key) is not str or "." not in key:
+                        continue
+                    step = _walk(steps, key)
+                    if step is None:
+                        continue
                 kind = type(value)
-                if kind is dict:
-                    if flags & _INNER:
-                        stack.append((value, path + ".", membership))
+                if kind in LEAF_TYPES:
+                    if step.leaf_refs:
+                        found = fields.get(step.path)
+                        if found is None:
+                            fields[step.path] = [(value, membership)]
+                        else:
+                            found.append((value, membership))
                     continue
-                if kind is not list and kind not in LEAF_TYPES:
+                if kind is dict:
+                    if step.children:
+                        stack.append((value, step.children, membership))
+                    continue
+                if kind is not list:
                     if isinstance(value, dict):
-                        if flags & _INNER:
-                            stack.append((value, path + ".", membership))
+                        if step.children:
+                            stack.append((value, step.children, membership))
                         continue
                     if isinstance(value, tuple):
                         value = list(value)
@@ -644,18 +726,18 @@ class RuleSet:
                             where = (*outer, (array_id, index))
                             element_kind = type(element)
                             if element_kind is dict or isinstance(element, dict):
-                                if flags & _INNER:
-                                    stack.append((element, path + ".", where))
+                                if step.children:
+                                    stack.append((element, step.children, where))
                             elif element_kind is list or element_kind is tuple:
                                 pending.append((list(element), where))
-                            elif flags & _LEAF:
+                            elif step.leaf_refs:
                                 if element_kind not in LEAF_TYPES:
                                     element = coerce_leaf(element)
-                                fields.setdefault(path, []).append((element, where))
-                elif flags & _LEAF:
-                    found = fields.get(path)
+                                fields.setdefault(step.path, []).append((element, where))
+                elif step.leaf_refs:
+                    found = fields.get(step.path)
                     if found is None:
-                        fields[path] = [(value, membership)]
+                        fields[step.path] = [(value, membership)]
                     else:
                         found.append((value, membership))
         return fields
@@ -677,6 +759,7 @@ class RuleSet:
             for path, edge in node.edge_items:
                 values = fields.get(path)
                 if values is not None:
+                    fast = edge.fast
                     for value, where in values:
                         if where:
                             combined = merge(membership, where)
@@ -684,7 +767,13 @@ class RuleSet:
                                 continue
                         else:
                             combined = membership
-                        for child in edge.match(value):
+                        if fast is not None:
+                            if type(value) is not str:
+                                continue
+                            reached = fast.get(value if value.isascii() else java_utf8(value), ())
+                        else:
+                            reached = edge.match(value)
+                        for child in reached:
                             key = (child, combined) if combined else child
                             if key not in seen:
                                 seen.add(key)
