@@ -244,6 +244,10 @@ async def test_a_retry_is_claimable_when_due(store: Store) -> None:
     assert await store.claim_deliveries("n", now=1059, lease_seconds=30, limit=1) == []
     [again] = await store.claim_deliveries("m", now=1060, lease_seconds=30, limit=1)
     assert again.attempts == 1
+    done = DeliveryOutcome(id=held.id, lease_owner="m", state=DELIVERED, attempts=2, due_at=1061)
+    assert await store.record_outcomes([done], now=1061) == 1
+    [record] = (await store.find_event(event.event_id))[0].deliveries
+    assert (record.state, record.attempts, record.last_error) == (DELIVERED, 2, "THROTTLING")  # kept
 
 
 async def test_claims_skip_excluded_targets(store: Store) -> None:

@@ -125,10 +125,11 @@ SELECT c.id, c.event_ref, e.event_id, c.account, c.region, c.bus, c.rule_arn, c.
 FROM claimed c JOIN events e ON e.id = c.event_ref
 ORDER BY c.was_due, c.id
 """
-# Apply outcomes only where the lease is still the outcome's. Params: now, then arrays of id, lease_owner,
+# Apply outcomes only where the lease is still the outcome's; a success keeps the last failure. Params: now, then arrays of id, lease_owner,
 # state, attempts, due_at, last_error.
 RECORD_OUTCOMES = """
-UPDATE deliveries d SET state = o.state, attempts = o.attempts, due_at = o.due_at, last_error = o.last_error,
+UPDATE deliveries d SET state = o.state, attempts = o.attempts, due_at = o.due_at,
+    last_error = COALESCE(o.last_error, d.last_error),
     lease_owner = CASE WHEN o.state = 'in-flight' THEN d.lease_owner END, updated_at = %s
 FROM unnest(%s::text[], %s::text[], %s::text[], %s::int[], %s::float8[], %s::text[])
     AS o(id, lease_owner, state, attempts, due_at, last_error)
