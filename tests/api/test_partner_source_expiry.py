@@ -1,12 +1,12 @@
 """Expiry of PENDING partner event sources, with the server's clock moved forward instead of waiting.
 
-These tests jump the clock by days, so they get a server of their own rather than the shared one.
+These tests jump the clock by days, so they get a server of their own rather than the shared one; like the
+shared one, it runs on each store under test.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -16,9 +16,8 @@ from tests.support import ServerProcess
 
 
 @pytest.fixture(scope="module")
-def clock_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    path: Path = tmp_path_factory.mktemp("expiry") / "eventyard.db"
-    process = ServerProcess(f"sqlite:///{path}").start()
+def clock_server(new_store_url: Callable[[], str]) -> Iterator[ServerProcess]:
+    process = ServerProcess(new_store_url()).start()
     yield process
     process.stop()
 
@@ -112,9 +111,9 @@ def test_expiry_is_per_region(cast: Cast, clock_server: ServerProcess) -> None:
     assert europe.describe_partner_event_source(Name=name)["Name"] == name
 
 
-def test_both_periods_are_configurable(tmp_path: Path) -> None:
+def test_both_periods_are_configurable(new_store_url: Callable[[], str]) -> None:
     server = ServerProcess(
-        f"sqlite:///{tmp_path / 'e.db'}",
+        new_store_url(),
         "--partner-source-pending-days", "1",
         "--partner-source-deactivated-days", "2",
     ).start()  # fmt: skip

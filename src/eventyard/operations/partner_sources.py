@@ -12,6 +12,9 @@ gone shows the source as DELETED, as AWS documents; the bus stays until the cust
 Expiry: a PENDING source past its ExpirationTime is deleted. Every read applies that check (so the answer is
 exact whatever the sweep's period), and `ExpirySweep` removes expired rows periodically, as AWS says it does.
 Both call the same idempotent `_expire_if_due`.
+
+PutPartnerEvents routes each entry by its Source: to the customer's partner bus when the source is ACTIVE;
+accepted and dropped (logged and counted at /metrics) when it is PENDING; refused per entry otherwise.
 """
 
 from __future__ import annotations
@@ -22,7 +25,9 @@ import logging
 from typing import Any
 
 from eventyard.core import arn as arns
-from eventyard.errors import already_exists, invalid_state, not_found, validation
+from eventyard.core import envelope as envelopes
+from eventyard.core.envelope import EntryError
+from eventyard.errors import AwsError, already_exists, invalid_state, not_found, validation
 from eventyard.operations import _common as common
 from eventyard.operations._common import BUS
 from eventyard.operations.registry import operation, service
@@ -347,6 +352,126 @@ async def detach_partner_bus(ctx: Context, tx: Tx, name: str) -> None:
     source["ExpirationTime"] = ctx.clock.time() + ctx.config.partner_source_pending_days * DAY
     await _save(tx, ctx.region, source)
     return None
+
+
+# ---------------------------------------------------------------------------------------------------
+# PutPartnerEvents
+
+
+# Guess: AWS documents no ErrorCode for an entry whose source does not exist, was deleted or expired; the
+# partner onboarding guide names "Event Bus Not Found" as the non-retryable failure partners see. A source
+# created by another partner gets the same answer, so that it is not revealed.
+def _source_not_found(name: str) -> EntryError:
+    return EntryError(
+        "ResourceNotFoundException",
+        f"Event Bus Not Found: the partner event source {name} does not exist for this account in this Region.",
+    )
+
+
+class PartnerMetrics:
+    """PutPartnerEvents counters, in the runtime's Prometheus registry (exposed at GET /metrics)."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        from prometheus_client import Counter
+
+        from eventyard.delivery import metrics
+
+        registry = metrics.of(runtime).registry
+        self.entries = Counter(
+            "eventyard_put_partner_events_entries",
+            "PutPartnerEvents entries by outcome: published (ACTIVE source), dropped (PENDING source, "
+            "accepted and dropped as AWS does), failed (refused).",
+            ("account", "region", "outcome"),
+            registry=registry,
+        )
+        self.dropped = Counter(
+            "eventyard_partner_events_dropped",
+            "Partner events accepted for a PENDING source and dropped: no partner event bus is associated, "
+            "or the customer deactivated the source. `account` is the customer, `partner_account` the sender.",
+            ("partner_account", "account", "region"),
+            registry=registry,
+        )
+
+    @classmethod
+    def of(cls, runtime: Runtime) -> PartnerMetrics:
+        found = runtime.extensions.get("partner_metrics")
+        if found is None:
+            found = runtime.extensions["partner_metrics"] = cls(runtime)
+        return found  # type: ignore[no-any-return]
+
+
+@operation("PutPartnerEvents")
+async def put_partner_events(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
+    from eventyard.delivery import ingest
+    from eventyard.operations.events import NO_VALID_ENTRY, TOTAL_SIZE_OVER_LIMIT
+
+    entries: list[dict[str, Any]] = params["Entries"]
+    # The same request-level rules as PutEvents: the size as AWS counts it, and at least one usable entry.
+    if sum(envelopes.entry_size(entry) for entry in entries) > ctx.config.max_entry_size:
+        raise AwsError("ValidationException", TOTAL_SIZE_OVER_LIMIT)
+    if not any(envelopes.has_required_fields(entry) for entry in entries):
+        raise AwsError("ValidationException", NO_VALID_ENTRY)
+
+    now = ctx.clock.time()
+    results: list[dict[str, str]] = []
+    sources: dict[str, Doc | None] = {}  # by name: the caller's live source, or None
+    active: dict[str, list[dict[str, Any]]] = {}  # by source name: envelopes for its customer's bus
+    pending: dict[str, int] = {}  # by source name: events accepted and dropped
+    async with ctx.store.transaction() as tx:
+        for entry in entries:
+            checked = envelopes.check_entry(entry, refuse_aws_sources=False)
+            if isinstance(checked, EntryError):
+                results.append(checked.result())
+                continue
+            name: str = entry["Source"]
+            if name not in sources:
+                source = await _live_source(tx, ctx.region, name, now)
+                sources[name] = source if source is not None and source["Partner"] == ctx.account else None
+            source = sources[name]
+            if source is None:
+                results.append(_source_not_found(name).result())
+                continue
+            event_id = ctx.runtime.ids()
+            results.append({"EventId": event_id})
+            if source["State"] != ACTIVE:
+                pending[name] = pending.get(name, 0) + 1
+                continue
+            # On the customer's partner bus: source = the full source name, account = the customer.
+            active.setdefault(name, []).append(
+                envelopes.envelope(
+                    entry, checked, event_id=event_id, account=source["Account"], region=ctx.region, now=now,
+                    source=name,
+                )
+            )  # fmt: skip
+    customers = {name: source["Account"] for name, source in sources.items() if source is not None}
+    if active:
+        publications = [
+            ingest.Publication(customers[name], ctx.region, name, events) for name, events in active.items()
+        ]
+        counts = await ingest.publish_all(ctx.runtime, publications)
+        for publication, count in zip(publications, counts, strict=True):
+            if count is None:  # the customer deleted the bus between our read and the publication
+                log.warning("partner event bus %s was deleted while events were published", publication.bus)
+                pending[publication.bus] = pending.get(publication.bus, 0) + len(publication.envelopes)
+
+    failed = sum(1 for result in results if "ErrorCode" in result)
+    dropped = sum(pending.values())
+    counters = PartnerMetrics.of(ctx.runtime)
+    for outcome, count in (
+        ("published", len(entries) - failed - dropped),
+        ("dropped", dropped),
+        ("failed", failed),
+    ):
+        if count:
+            counters.entries.labels(ctx.account, ctx.region, outcome).inc(count)
+    for name, count in pending.items():
+        counters.dropped.labels(ctx.account, customers[name], ctx.region).inc(count)
+        log.info(
+            "dropped %d event(s) of partner %s for event source %s: it is PENDING for account %s (no partner "
+            "event bus is associated, or the source is deactivated)",
+            count, ctx.account, name, customers[name],
+        )  # fmt: skip
+    return {"FailedEntryCount": failed, "Entries": results}
 
 
 # ---------------------------------------------------------------------------------------------------
