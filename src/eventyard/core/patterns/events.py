@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 from eventyard.core.patterns.numbers import JsonFloat
 
 Membership = tuple[tuple[int, int], ...]  # (array id, element index), in increasing array id
@@ -29,8 +31,18 @@ def _refuse_constant(name: str) -> Any:
 
 
 def load_event(text: str | bytes | bytearray) -> Any:
-    """Parse event JSON keeping each float's text (as JsonFloat); NaN and Infinity are refused."""
-    return json.loads(text, parse_float=JsonFloat, parse_constant=_refuse_constant)
+    """Parse event JSON keeping each float's text (as JsonFloat); ValueError if it is not JSON.
+
+    NaN and Infinity are refused, as Jackson refuses them. Events nested deeper than Python's json module
+    can follow (PutEvents allows 1000 levels) are read with orjson instead, without the float texts.
+    """
+    try:
+        return json.loads(text, parse_float=JsonFloat, parse_constant=_refuse_constant)
+    except RecursionError:
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError as error:
+            raise ValueError(str(error)) from None
 
 
 def validate_test_event(event_text: str | bytes) -> dict[str, Any]:
