@@ -32,7 +32,7 @@ from eventyard.operations import _common as common
 from eventyard.operations._common import BUS
 from eventyard.operations.registry import operation, service
 from eventyard.runtime import Context, Runtime
-from eventyard.store.base import Conflict, Doc, Tx
+from eventyard.store.base import Conflict, Contention, Doc, Tx
 
 log = logging.getLogger("eventyard.partner")
 
@@ -523,6 +523,9 @@ class ExpirySweep:
     async def sweep(self) -> None:
         try:
             await sweep_expired(self.runtime)
+        except Contention:
+            # Another node's sweep (or a read expiring the same source) won; the next sweep carries on.
+            log.debug("partner event source expiry sweep rolled back by a concurrent change")
         except Exception:
             log.exception("partner event source expiry sweep failed")
 
