@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import signal
 import sys
@@ -174,6 +175,11 @@ def serve(config: Config) -> None:
         stream=sys.stderr,
     )
     app = App(Runtime.from_config(config))
+    # What start-up loaded (botocore's model, compiled schemas) lives as long as the process: keep it out of
+    # the collector's scans, and collect less often, so that a full collection does not stall requests.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
     server = uvicorn.Server(
         uvicorn.Config(
             app,

@@ -26,8 +26,8 @@ class Config:
     node_id: str = ""
     partner_source_pending_days: float = 7.0
     partner_source_deactivated_days: float = 14.0
-    delivery_workers: int = 64  # targets invoked at once by this node, in all
-    delivery_target_concurrency: int = 16  # ... and per target ARN, so one slow target cannot take them all
+    delivery_workers: int = 256  # invocations this node makes at once, in all
+    delivery_target_concurrency: int = 64  # ... and per target ARN, so one slow target cannot take them all
     delivery_lease_seconds: float = 60.0  # a node that dies holding deliveries: others take them after this
     delivery_retention_seconds: float = 86400.0  # finished deliveries and their events are kept this long
 

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from eventyard.clock import Clock, new_id
 from eventyard.config import Config
+from eventyard.core.ids import new_event_id
 from eventyard.store import Store, open_store
 from eventyard.store.base import RULES_CHANNEL
 
@@ -30,6 +31,7 @@ class Runtime:
     store: Store
     clock: Clock = field(default_factory=Clock)
     ids: Callable[[], str] = new_id
+    event_ids: Callable[[], str] = new_event_id  # the `id` of accepted events (time-ordered, UUID-shaped)
     node_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
     services: list[Service] = field(default_factory=list)
     # Called after a commit that changed the rules of a bus: (account, region, bus name).

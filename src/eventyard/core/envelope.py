@@ -22,6 +22,7 @@ TIME_BYTES = 14  # what a Time value counts for, whatever its text
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
 _LONG_NUMBER = re.compile(r"\d{19}")  # only numbers this long can leave the int64 range
+_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?')  # strings, numbers
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,20 +93,18 @@ def check_entry(entry: Mapping[str, Any], *, refuse_aws_sources: bool = True) ->
         return MALFORMED_DETAIL
     if not isinstance(detail, dict):
         return MALFORMED_DETAIL
-    if _LONG_NUMBER.search(text) and not _int64_only(detail):
+    if _LONG_NUMBER.search(text) and not _int64_only(text):
         return MALFORMED_DETAIL
     return detail
 
 
-def _int64_only(value: Any) -> bool:
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-        elif isinstance(item, int) and not isinstance(item, bool) and not _INT64_MIN <= item <= _INT64_MAX:
+def _int64_only(text: str) -> bool:
+    """Every integer literal of the (valid JSON) text fits in 64 bits. Read from the text: the parser turns
+    larger integers into floats without a word."""
+    for token in _TOKENS.finditer(text):
+        literal = token.group()
+        is_integer = literal[0] != '"' and len(literal) >= 19 and literal.lstrip("-").isdigit()
+        if is_integer and not _INT64_MIN <= int(literal) <= _INT64_MAX:
             return False
     return True
 

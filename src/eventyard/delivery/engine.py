@@ -25,6 +25,7 @@ import orjson
 
 from eventyard.core.envelope import format_time
 from eventyard.delivery import metrics
+from eventyard.delivery.metrics import RuleMetrics
 from eventyard.delivery.targets import Delayed, DeliveryError, Invocation, adapter_for
 from eventyard.store.base import DELIVERIES_CHANNEL
 from eventyard.store.outbox import (
@@ -49,6 +50,7 @@ ATTEMPT_TIMEOUT = 30.0  # a guard over the adapters' own timeouts (API destinati
 LEASE_MARGIN = 1.0  # a held delivery this close to the end of its lease is left for a new claim
 CLAIM_BATCH = 256
 POLL_SECONDS = 5.0  # look at the store at least this often (other nodes' work, missed wake-ups)
+SATURATED_POLL_SECONDS = 0.25  # ... and this often while due work waits for saturated targets
 RETENTION_EVERY = 60.0
 RETENTION_BATCH = 10_000
 
@@ -111,6 +113,7 @@ class DeliveryEngine:
         self.lane_cap = self.per_target * 4  # deliveries held per target (queued + being invoked)
         self.hold_cap = self.max_active * 4  # deliveries held in all
         self.running = False
+        self.stop_grace = 5.0  # at a stop, how long invocations under way may take to finish
         self.lanes: dict[str, Lane] = {}
         self.held: dict[str, str] = {}  # delivery id -> target ARN
         self.active = 0
@@ -153,7 +156,7 @@ class DeliveryEngine:
                 job, _ = lane.queue.popleft()
                 self._give_back(job, now)
         if self._workers:
-            await asyncio.wait(self._workers, timeout=5.0)
+            await asyncio.wait(self._workers, timeout=self.stop_grace)
         for worker in list(self._workers):
             worker.cancel()
         for task in self._tasks:
@@ -231,9 +234,12 @@ class DeliveryEngine:
                         self.submit([(delivery, None) for delivery in claimed])
                     if len(claimed) == limit:
                         continue  # there may be more due
-                    due = await store.next_due_at(self._saturated())
+                    # Unfiltered, so the store answers from its index; due work left unclaimed belongs to
+                    # saturated targets, whose workers wake us when they have room again.
+                    due = await store.next_due_at()
                     if due is not None:
-                        timeout = min(max(due - clock.time(), 0.0) + 0.001, POLL_SECONDS)
+                        wait = due - clock.time()
+                        timeout = min(wait + 0.001 if wait > 0 else SATURATED_POLL_SECONDS, POLL_SECONDS)
                 # else: full; a worker finishing wakes us
             except asyncio.CancelledError:
                 raise
@@ -258,9 +264,13 @@ class DeliveryEngine:
                     log.exception("delivery %s failed unexpectedly; it will be retried", job[0].id)
                 finally:
                     self.active -= 1
-                    was_full = len(self.held) >= self.hold_cap
                     self.held.pop(job[0].id, None)
-                    if was_full or len(lane.queue) + lane.active >= self.lane_cap - 1:
+                    # Claim again once there is room for a good batch: the lane is down to half of what it
+                    # may hold, or all lanes together are.
+                    if (
+                        len(lane.queue) + lane.active == self.lane_cap // 2
+                        or len(self.held) == self.hold_cap // 2
+                    ):
                         self.wake()
         finally:
             lane.active -= 1
@@ -275,21 +285,20 @@ class DeliveryEngine:
             return  # held too long: the lease is (nearly) over and the store will hand it out again
         policy = RetryPolicy.of(delivery.target)
         rule_name = delivery.rule_arn.rsplit("/", 1)[-1]
-        labels = (delivery.account, delivery.region, delivery.bus, rule_name)
+        series = self.metrics.rule(delivery.account, delivery.region, delivery.bus, rule_name)
         attempt = delivery.attempts + 1
         if now - delivery.created_at > policy.maximum_event_age:
             # Came due (or back from a dead node) after the event's maximum age: no more attempts.
             error = DeliveryError(
                 "TIMEOUT", "The event is older than MaximumEventAgeInSeconds.", retriable=True
             )
-            await self._exhausted(delivery, error, "MaximumEventAgeInSeconds", delivery.attempts, labels)
+            await self._exhausted(delivery, error, "MaximumEventAgeInSeconds", delivery.attempts, series)
             return
         if event is None:
             event = orjson.loads(delivery.body)
-        m = self.metrics
-        m.invocation_attempts.labels(*labels).inc()
+        series.invocation_attempts.inc()
         if attempt > 1:
-            m.retry_invocation_attempts.labels(*labels).inc()
+            series.retry_invocation_attempts.inc()
         try:
             payload = self._payload(delivery, event)
             adapter = adapter_for(delivery.target_arn)
@@ -311,30 +320,29 @@ class DeliveryEngine:
             await asyncio.wait_for(adapter(runtime, invocation), ATTEMPT_TIMEOUT)
         except Delayed as delayed:
             # Rate limited before invoking: not an attempt; try again when the limit allows.
-            m.throttled_invocations.labels(*labels).inc()
+            series.throttled_invocations.inc()
             due = runtime.clock.time() + max(delayed.retry_after or 0.0, 0.001)
             self._record(delivery, PENDING, delivery.attempts, due, None)
             return
         except DeliveryError as error:
-            await self._failed(delivery, error, attempt, policy, labels)
+            await self._failed(delivery, error, attempt, policy, series)
             return
         except TimeoutError:
             error = DeliveryError("TIMEOUT", f"No answer within {ATTEMPT_TIMEOUT:g} seconds.", retriable=True)
-            await self._failed(delivery, error, attempt, policy, labels)
+            await self._failed(delivery, error, attempt, policy, series)
             return
         except Exception as unexpected:
             log.exception("invoking %s raised", delivery.target_arn)
             error = DeliveryError(
                 "SDK_CLIENT_ERROR", f"{type(unexpected).__name__}: {unexpected}", retriable=True
             )
-            await self._failed(delivery, error, attempt, policy, labels)
+            await self._failed(delivery, error, attempt, policy, series)
             return
         done = runtime.clock.time()
-        m.successful_invocation_attempts.labels(*labels).inc()
-        m.invocations.labels(*labels).inc()
-        m.ingestion_to_invocation_success_latency.labels(*labels[:3]).observe(
-            max(done - delivery.ingested_at, 0)
-        )
+        series.successful_invocation_attempts.inc()
+        series.invocations.inc()
+        bus = self.metrics.rule(delivery.account, delivery.region, delivery.bus, "")
+        bus.latency.observe(max(done - delivery.ingested_at, 0))
         self._record(delivery, DELIVERED, attempt, done, None)
 
     def _payload(self, delivery: ClaimedDelivery, event: dict[str, Any]) -> str:
@@ -366,21 +374,21 @@ class DeliveryEngine:
         error: DeliveryError,
         attempt: int,
         policy: RetryPolicy,
-        labels: tuple[str, str, str, str],
+        series: RuleMetrics,
     ) -> None:
         now = self.runtime.clock.time()
         if not error.retriable or (error.retry_after is not None and error.retry_after < 0):
-            await self._exhausted(delivery, error, None, attempt, labels)
+            await self._exhausted(delivery, error, None, attempt, series)
             return
         if attempt - 1 >= policy.maximum_retry_attempts:
-            await self._exhausted(delivery, error, "MaximumRetryAttempts", attempt, labels)
+            await self._exhausted(delivery, error, "MaximumRetryAttempts", attempt, series)
             return
         delay = backoff(attempt, self.runtime.config.retry_base_seconds, self.rng)
         if error.retry_after is not None:
             delay = max(delay, error.retry_after)  # the more conservative of the policy and the target
         due = now + delay
         if due - delivery.created_at > policy.maximum_event_age:
-            await self._exhausted(delivery, error, "MaximumEventAgeInSeconds", attempt, labels)
+            await self._exhausted(delivery, error, "MaximumEventAgeInSeconds", attempt, series)
             return
         self._record(delivery, PENDING, attempt, due, f"{error.code}: {error.message}")
 
@@ -390,19 +398,18 @@ class DeliveryEngine:
         error: DeliveryError,
         condition: str | None,
         attempts: int,
-        labels: tuple[str, str, str, str],
+        series: RuleMetrics,
     ) -> None:
         """No more attempts: to the target's dead-letter queue if it has one, else dropped (and counted)."""
-        m = self.metrics
-        m.failed_invocations.labels(*labels).inc()
-        m.invocations.labels(*labels).inc()
+        series.failed_invocations.inc()
+        series.invocations.inc()
         last_error = f"{error.code}: {error.message}"
         if condition:
             last_error += f" ({condition} exhausted)"
         queue = (delivery.target.get("DeadLetterConfig") or {}).get("Arn")
         now = self.runtime.clock.time()
         if not queue:
-            m.dropped_invocations.labels(*labels).inc()
+            series.dropped_invocations.inc()
             log.info("delivery %s to %s dropped: %s", delivery.id, delivery.target_arn, last_error)
             self._record(delivery, DROPPED, attempts, now, last_error)
             return
@@ -422,14 +429,14 @@ class DeliveryEngine:
         try:
             await asyncio.wait_for(send(self.runtime, queue, delivery.body, attributes), ATTEMPT_TIMEOUT)
         except Exception as dlq_error:
-            m.invocations_failed_to_be_sent_to_dlq.labels(*labels).inc()
+            series.invocations_failed_to_be_sent_to_dlq.inc()
             reason = dlq_error.message if isinstance(dlq_error, DeliveryError) else str(dlq_error)
             log.warning("delivery %s: dead-letter queue %s refused it: %s", delivery.id, queue, reason)
             self._record(
                 delivery, FAILED, attempts, now, f"{last_error}; dead-letter queue {queue}: {reason}"
             )
             return
-        m.invocations_sent_to_dlq.labels(*labels).inc()
+        series.invocations_sent_to_dlq.inc()
         self._record(delivery, DEAD_LETTERED, attempts, now, last_error)
 
     # ---------------------------------------------------------------------------------------- outcomes

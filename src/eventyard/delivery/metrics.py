@@ -126,6 +126,16 @@ class Metrics:
             registry=r,
         )
 
+        self._rules: dict[tuple[str, str, str, str], RuleMetrics] = {}
+
+    def rule(self, account: str, region: str, bus: str, rule: str) -> RuleMetrics:
+        """The per-rule series of one rule (looked up once, then kept: labels() is the costly part)."""
+        key = (account, region, bus, rule)
+        found = self._rules.get(key)
+        if found is None:
+            found = self._rules[key] = RuleMetrics(self, key)
+        return found
+
     # Recording, in EventBridge's terms.
 
     def put_events(self, account: str, region: str, size: int) -> None:
@@ -141,9 +151,9 @@ class Metrics:
         self.missing_bus_events.labels(publication.account, publication.region, publication.bus).inc(count)
 
     def matched(self, routes: BusRoutes, rules: list[RouteRule]) -> None:
-        self.matched_events.labels(routes.account, routes.region, routes.name).inc()
+        self.rule(routes.account, routes.region, routes.name, "").matched_events.inc()
         for rule in rules:
-            self.triggered_rules.labels(routes.account, routes.region, routes.name, rule.name).inc()
+            self.rule(routes.account, routes.region, routes.name, rule.name).triggered_rules.inc()
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
@@ -154,3 +164,32 @@ def of(runtime: Runtime) -> Metrics:
     if found is None:
         found = runtime.extensions[_EXTENSION] = Metrics()
     return found  # type: ignore[no-any-return]
+
+
+class RuleMetrics:
+    """The series of one (account, region, bus, rule); `matched_events` is per bus (rule "")."""
+
+    __slots__ = (
+        "dropped_invocations",
+        "failed_invocations",
+        "invocation_attempts",
+        "invocations",
+        "invocations_failed_to_be_sent_to_dlq",
+        "invocations_sent_to_dlq",
+        "latency",
+        "matched_events",
+        "retry_invocation_attempts",
+        "successful_invocation_attempts",
+        "throttled_invocations",
+        "triggered_rules",
+    )
+
+    def __init__(self, metrics: Metrics, key: tuple[str, str, str, str]) -> None:
+        bus = key[:3]
+        if not key[3]:
+            self.matched_events = metrics.matched_events.labels(*bus)
+            self.latency = metrics.ingestion_to_invocation_success_latency.labels(*bus)
+            return
+        for name in self.__slots__:
+            if name not in ("matched_events", "latency"):
+                setattr(self, name, getattr(metrics, name).labels(*key))

@@ -73,7 +73,7 @@ async def put_events(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         if routes.partner:
             results.append(_PARTNER_BUS.result())
             continue
-        event_id = ctx.runtime.ids()
+        event_id = ctx.runtime.event_ids()
         # The event keeps the sender's account, also on another account's bus.
         event = envelopes.envelope(
             entry, checked, event_id=event_id, account=ctx.account, region=region, now=now
