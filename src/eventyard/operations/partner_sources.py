@@ -431,7 +431,7 @@ async def put_partner_events(ctx: Context, params: dict[str, Any]) -> dict[str, 
             if source is None:
                 results.append(_source_not_found(name).result())
                 continue
-            event_id = ctx.runtime.ids()
+            event_id = ctx.runtime.event_ids()  # time-ordered, as PutEvents
             results.append({"EventId": event_id})
             if source["State"] != ACTIVE:
                 pending[name] = pending.get(name, 0) + 1
