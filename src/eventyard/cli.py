@@ -163,6 +163,16 @@ def config_from_args(args: argparse.Namespace) -> Config:
     )
 
 
+def _remember_missing_sniffio() -> None:
+    """httpcore tries `import sniffio` for every outbound connection; without sniffio installed (anyio no
+    longer needs it) each try searches sys.path again, a measurable cost per delivery. A None entry in
+    sys.modules makes the failing import fail at once, with the same ImportError."""
+    try:
+        import sniffio  # noqa: F401
+    except ImportError:
+        sys.modules["sniffio"] = None  # type: ignore[assignment]
+
+
 def serve(config: Config) -> None:
     import uvicorn
 
@@ -174,6 +184,7 @@ def serve(config: Config) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    _remember_missing_sniffio()
     app = App(Runtime.from_config(config))
     # What start-up loaded (botocore's model, compiled schemas) lives as long as the process: keep it out of
     # the collector's scans, and collect less often, so that a full collection does not stall requests.
