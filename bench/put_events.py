@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _load import Result, cpu_seconds, put_events_request, rss_mb, run  # noqa: E402
-from _servers import Server, eventyard, metric_total, moto  # noqa: E402
+from _load import Result, cpu_seconds, put_events_request, rss_mb, run
+from _servers import Server, eventyard, metric_total, moto
 
 ACCOUNT = "111111111111"
 
@@ -35,7 +35,11 @@ def setup(server: Server, rules: int) -> None:
     client.create_event_bus(Name="sink")
     sink = f"arn:aws:events:us-east-1:{ACCOUNT}:event-bus/sink"
     for i in range(rules):
-        pattern = {"source": ["bench.orders"], "detail-type": ["OrderPlaced"], "detail": {"kind": [f"kind-{i}"]}}
+        pattern = {
+            "source": ["bench.orders"],
+            "detail-type": ["OrderPlaced"],
+            "detail": {"kind": [f"kind-{i}"]},
+        }
         client.put_rule(Name=f"rule-{i}", EventBusName="bench", EventPattern=json.dumps(pattern))
         client.put_targets(Rule=f"rule-{i}", EventBusName="bench", Targets=[{"Id": "sink", "Arn": sink}])
 
@@ -62,9 +66,13 @@ def bodies(rules: int, count: int = 200, entries: int = 10) -> list[bytes]:
 
 def measure(server: Server, rules: int, seconds: float, connections: int) -> tuple[Result, float, float]:
     requests = [put_events_request("127.0.0.1", server.port, body, ACCOUNT) for body in bodies(rules)]
-    asyncio.run(run("127.0.0.1", server.port, requests, 10, connections=connections, duration=min(2.0, seconds)))
+    asyncio.run(
+        run("127.0.0.1", server.port, requests, 10, connections=connections, duration=min(2.0, seconds))
+    )
     cpu_before = cpu_seconds(server.pid)
-    result = asyncio.run(run("127.0.0.1", server.port, requests, 10, connections=connections, duration=seconds))
+    result = asyncio.run(
+        run("127.0.0.1", server.port, requests, 10, connections=connections, duration=seconds)
+    )
     cpu = cpu_seconds(server.pid) - cpu_before
     return result, cpu, rss_mb(server.pid)
 
@@ -88,7 +96,9 @@ def report(name: str, result: Result, cpu: float, rss: float) -> dict[str, objec
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=15.0, help="measured time for Eventyard")
     parser.add_argument("--moto-seconds", type=float, default=10.0, help="measured time for moto (0: skip)")
     parser.add_argument("--rules", type=int, default=100)

@@ -26,8 +26,8 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _load import cpu_seconds, put_events_request, rss_mb, run  # noqa: E402
-from _servers import eventyard  # noqa: E402
+from _load import cpu_seconds, put_events_request, rss_mb, run
+from _servers import eventyard
 
 ACCOUNT = "111111111111"
 
@@ -108,7 +108,9 @@ async def bench(seconds: float, rate: float, connections: int) -> None:
                         sent_at[entry["EventId"]] = sent
 
             # Warm up (not counted), then the measured run.
-            await run("127.0.0.1", ours.port, requests, 10, connections=connections, duration=2, rate=rate / 10)
+            await run(
+                "127.0.0.1", ours.port, requests, 10, connections=connections, duration=2, rate=rate / 10
+            )
             await asyncio.sleep(1)
             Receiver.arrivals = []
             rss_peak = 0.0
@@ -171,7 +173,9 @@ async def bench(seconds: float, rate: float, connections: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--rate", type=float, default=1000.0, help="events per second (10 per request)")
     parser.add_argument("--connections", type=int, default=8)
