@@ -65,6 +65,8 @@ def test_the_partner_flow(cast: Cast) -> None:
     rule = cast.customer.put_rule(Name="all", EventBusName=name, EventPattern=f'{{"source": ["{name}"]}}')
     assert rule["RuleArn"] == f"arn:aws:events:{region}:{customer}:rule/{name}/all"
     assert [r["Name"] for r in cast.customer.list_rules(EventBusName=name)["Rules"]] == ["all"]
+    assert cast.customer.describe_rule(Name="all", EventBusName=bus_arn)["Arn"] == rule["RuleArn"]
+    assert cast.customer.describe_event_bus(Name=bus_arn)["Name"] == name
 
     # Deactivate: PENDING with a two-week expiry, the bus stays; activate: ACTIVE again.
     cast.customer.deactivate_event_source(Name=name)
