@@ -252,9 +252,16 @@ async def test_a_retry_is_claimable_when_due(store: Store) -> None:
 
 async def test_claims_skip_excluded_targets(store: Store) -> None:
     event = _event()
-    busy, free = "arn:aws:sqs:us-east-1:1:busy", "arn:aws:sqs:us-east-1:1:free"
-    await store.append_events([event], [_delivery(event, 1000, busy), _delivery(event, 1001, free)])
+    busy, free, other = (f"arn:aws:sqs:us-east-1:1:{name}" for name in ("busy", "free", "other"))
+    backlog = [_delivery(event, 1000, busy) for _ in range(20)]
+    await store.append_events(
+        [event], [*backlog, _delivery(event, 1002, free), _delivery(event, 1001, other)]
+    )
+    assert await store.next_due_at() == 1000
     assert await store.next_due_at(exclude_targets=[busy]) == 1001
+    assert await store.next_due_at(exclude_targets=[busy, other, free]) is None
+    [first] = await store.claim_deliveries("n", now=2000, lease_seconds=30, limit=1, exclude_targets=[busy])
+    assert first.target_arn == other  # the earliest due of the targets left
     claimed = await store.claim_deliveries("n", now=2000, lease_seconds=30, limit=10, exclude_targets=[busy])
     assert [c.target_arn for c in claimed] == [free]
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import select
 import time
 import uuid
 import zlib
@@ -25,6 +26,7 @@ from typing import Any, TypeVar
 import orjson
 import psycopg
 from psycopg import errors as pg_errors
+from psycopg.pq import TransactionStatus
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
@@ -96,6 +98,9 @@ POSTGRES_SETUP = [
 
 # -- queries of the outbox (tables of migration 0002; see eventyard.store.outbox) --------------------------
 
+# Claims and outcomes commit without waiting for the WAL flush: a crash may lose the last of them, which
+# only means a delivery is made again (at least once); accepted events (append_events) always wait.
+NOT_DURABLE = "SET LOCAL synchronous_commit TO OFF"
 INSERT_EVENT = (
     "INSERT INTO events (id, event_id, account, region, bus, ingested_at, body, via) "
     "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
@@ -105,16 +110,22 @@ INSERT_DELIVERY = (
     "state, due_at, attempts, lease_owner, created_at, updated_at) "
     "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
+# The targets that have claimable-state deliveries, one index probe each (a loose index scan over
+# deliveries_claimable_by_target), for queries that leave some targets out: skipping a long backlog of an
+# excluded target row by row would cost as much as the backlog.
+_OPEN_TARGETS = """
+open_targets(target_arn) AS (
+    (SELECT target_arn FROM deliveries WHERE state IN ('pending', 'in-flight') ORDER BY target_arn LIMIT 1)
+    UNION ALL
+    SELECT (SELECT d.target_arn FROM deliveries d
+            WHERE d.state IN ('pending', 'in-flight') AND d.target_arn > o.target_arn
+            ORDER BY d.target_arn LIMIT 1)
+    FROM open_targets o WHERE o.target_arn IS NOT NULL
+)"""
 # Take the earliest due claimable deliveries that no other transaction holds, lease them to the owner (the
-# lease end becomes their due_at), and return each with its event.
-CLAIM_DELIVERIES = """
-WITH picked AS (
-    SELECT id, due_at FROM deliveries
-    WHERE state IN ('pending', 'in-flight') AND due_at <= %(now)s AND NOT (target_arn = ANY(%(excluded)s::text[]))
-    ORDER BY due_at
-    LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
-), claimed AS (
+# lease end becomes their due_at), and return each with its event. The `picked` part chooses.
+_CLAIM = """
+{pick}, claimed AS (
     UPDATE deliveries d SET state = 'in-flight', lease_owner = %(owner)s, due_at = %(until)s, updated_at = %(now)s
     FROM picked WHERE d.id = picked.id
     RETURNING d.id, d.event_ref, d.account, d.region, d.bus, d.rule_arn, d.target_id, d.target_arn, d.target,
@@ -125,6 +136,29 @@ SELECT c.id, c.event_ref, e.event_id, c.account, c.region, c.bus, c.rule_arn, c.
 FROM claimed c JOIN events e ON e.id = c.event_ref
 ORDER BY c.was_due, c.id
 """
+CLAIM_DELIVERIES = _CLAIM.format(
+    pick="""WITH picked AS (
+    SELECT id, due_at FROM deliveries
+    WHERE state IN ('pending', 'in-flight') AND due_at <= %(now)s
+    ORDER BY due_at
+    LIMIT %(limit)s
+    FOR UPDATE SKIP LOCKED
+)"""
+)
+CLAIM_DELIVERIES_EXCLUDING = _CLAIM.format(
+    pick=f"""WITH RECURSIVE {_OPEN_TARGETS}, picked AS (
+    SELECT p.id, p.due_at FROM open_targets o CROSS JOIN LATERAL (
+        SELECT d.id, d.due_at FROM deliveries d
+        WHERE d.state IN ('pending', 'in-flight') AND d.target_arn = o.target_arn AND d.due_at <= %(now)s
+        ORDER BY d.due_at
+        LIMIT %(limit)s
+        FOR UPDATE SKIP LOCKED
+    ) p
+    WHERE o.target_arn IS NOT NULL AND NOT (o.target_arn = ANY(%(excluded)s::text[]))
+    ORDER BY p.due_at
+    LIMIT %(limit)s
+)"""
+)
 # Apply outcomes only where the lease is still the outcome's; a success keeps the last failure. Params: now, then arrays of id, lease_owner,
 # state, attempts, due_at, last_error.
 RECORD_OUTCOMES = """
@@ -135,18 +169,21 @@ FROM unnest(%s::text[], %s::text[], %s::text[], %s::int[], %s::float8[], %s::tex
     AS o(id, lease_owner, state, attempts, due_at, last_error)
 WHERE d.id = o.id AND d.lease_owner = o.lease_owner AND d.state = 'in-flight'
 """
-NEXT_DUE_AT = (
-    "SELECT min(due_at) FROM deliveries "
-    "WHERE state IN ('pending', 'in-flight') AND NOT (target_arn = ANY(%s::text[]))"
-)
+NEXT_DUE_AT = "SELECT min(due_at) FROM deliveries WHERE state IN ('pending', 'in-flight')"
+NEXT_DUE_AT_EXCLUDING = f"""
+WITH RECURSIVE {_OPEN_TARGETS}
+SELECT min((SELECT min(d.due_at) FROM deliveries d
+            WHERE d.state IN ('pending', 'in-flight') AND d.target_arn = o.target_arn))
+FROM open_targets o WHERE o.target_arn IS NOT NULL AND NOT (o.target_arn = ANY(%(excluded)s::text[]))
+"""
 FIND_EVENTS = (
     "SELECT id, event_id, account, region, bus, ingested_at, body FROM events "
     'WHERE event_id = %s ORDER BY id COLLATE "C" LIMIT %s'
 )
 FIND_EVENT_DELIVERIES = (
     "SELECT event_ref, id, account, region, bus, rule_arn, target_id, target_arn, state, attempts, due_at, "
-    "last_error, lease_owner, created_at, updated_at FROM deliveries "
-    'WHERE event_ref = ANY(%s::text[]) ORDER BY id COLLATE "C"'
+    "last_error, lease_owner, created_at, updated_at FROM deliveries WHERE event_ref IN "
+    '(SELECT id FROM events WHERE event_id = %s ORDER BY id COLLATE "C" LIMIT %s) ORDER BY id COLLATE "C"'
 )
 PURGE_DELIVERIES = """
 DELETE FROM deliveries WHERE id IN (
@@ -167,6 +204,15 @@ def _load(text: str) -> Doc:
 
 def _dump(doc: Doc) -> str:
     return orjson.dumps(doc).decode()
+
+
+def _has_input(conn: Conn) -> bool:
+    """Whether the server sent something to a connection that is not waiting for anything."""
+    try:
+        readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+    except (OSError, ValueError, psycopg.OperationalError):
+        return True  # no usable socket at all
+    return bool(readable)
 
 
 def lock_key(name: str) -> int:
@@ -236,12 +282,22 @@ class PostgresStore(Store):
         return self._pool
 
     async def _acquire(self) -> Conn:
-        timeout = self.acquire_timeout if self._healthy else self.down_acquire_timeout
-        try:
-            return await self.pool.getconn(timeout=timeout)
-        except PoolTimeout as error:
+        """A pooled connection that is still alive, as far as can be told without a round trip."""
+        for _ in range(self.max_size + 1):
+            timeout = self.acquire_timeout if self._healthy else self.down_acquire_timeout
+            try:
+                conn = await self.pool.getconn(timeout=timeout)
+            except PoolTimeout as error:
+                self._healthy = False
+                raise StoreUnavailable(f"no database connection within {timeout:.1f}s") from error
+            if not _has_input(conn):
+                return conn
+            # An idle connection has nothing to read unless the server closed it (a restart, a terminated
+            # backend): drop it, and the pool opens a new one. Until one works, wait with the short deadline.
             self._healthy = False
-            raise StoreUnavailable(f"no database connection within {timeout:.1f}s") from error
+            await conn.close()
+            await self._release(conn)
+        raise StoreUnavailable("every pooled database connection was closed by the server")
 
     async def _release(self, conn: Conn) -> None:
         try:
@@ -249,11 +305,12 @@ class PostgresStore(Store):
         except Exception:  # the pool was closed under us: nothing to return it to
             await conn.close()
 
-    async def guarded(self, awaitable: Awaitable[T]) -> T:
-        """Await one database round trip with a deadline, and turn driver errors into the store's."""
+    @asynccontextmanager
+    async def _errors(self) -> AsyncIterator[None]:
+        """A deadline for the round trips inside, and driver errors turned into the store's."""
         try:
             async with asyncio.timeout(self.statement_timeout):
-                return await awaitable
+                yield
         except (pg_errors.SerializationFailure, pg_errors.DeadlockDetected) as error:
             raise Contention(str(error)) from error
         except TimeoutError as error:
@@ -262,6 +319,13 @@ class PostgresStore(Store):
         except (psycopg.OperationalError, psycopg.InterfaceError) as error:
             self._healthy = False
             raise StoreUnavailable(str(error).strip() or type(error).__name__) from error
+        self._healthy = True
+
+    async def guarded(self, awaitable: Awaitable[T]) -> T:
+        """Await one database round trip with a deadline, and turn driver errors into the store's."""
+        async with self._errors():
+            return await awaitable
+        raise AssertionError("unreachable")  # pragma: no cover (mypy: the context manager may swallow)
 
     async def execute(
         self, conn: Conn, sql: str, params: tuple[Any, ...] | dict[str, Any] | None = None
@@ -366,44 +430,52 @@ class PostgresStore(Store):
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
-        async with self._transaction("SERIALIZABLE") as conn:
-            yield PostgresTx(self, conn)
-
-    @asynccontextmanager
-    async def _transaction(self, isolation: str) -> AsyncIterator[Conn]:
-        conn = await self._begin(isolation)
+        """A SERIALIZABLE transaction. BEGIN travels with the first statement (one round trip saved), and
+        a transaction that never ran a statement never reaches the database."""
+        conn = await self._acquire()
+        tx = PostgresTx(self, conn, "BEGIN ISOLATION LEVEL SERIALIZABLE")
         try:
             try:
-                yield conn
+                yield tx
             except BaseException:
-                if not conn.closed and conn.info.transaction_status != psycopg.pq.TransactionStatus.UNKNOWN:
-                    try:
-                        await asyncio.wait_for(conn.execute("ROLLBACK"), self.statement_timeout)
-                    except (psycopg.Error, TimeoutError):
-                        await conn.close()
+                if tx.begun:
+                    await self._rollback(conn)
                 raise
-            await self.execute(conn, "COMMIT")
-            self._healthy = True
+            if tx.begun:
+                await self.execute(conn, "COMMIT")
         finally:
             await self._release(conn)
 
-    async def _begin(self, isolation: str) -> Conn:
-        """A pooled connection inside a new transaction.
-
-        Idle pooled connections die when the database restarts; BEGIN is where we find out, and nothing has
-        happened yet, so the next connection is tried (the pool replaces the dead ones).
-        """
-        last: StoreUnavailable | None = None
-        for _ in range(self.max_size + 1):
-            conn = await self._acquire()
+    @asynccontextmanager
+    async def _pipelined(self, isolation: str, durable: bool = True) -> AsyncIterator[Conn]:
+        """One transaction sent as a pipeline: BEGIN, the caller's statements and COMMIT travel together, in
+        one round trip unless the caller reads a result before the end (cursors can be read after it)."""
+        conn = await self._acquire()
+        try:
             try:
-                await self.execute(conn, f"BEGIN ISOLATION LEVEL {isolation}")
-                return conn
-            except StoreUnavailable as error:
-                last = error
-                await self._release(conn)
-        assert last is not None
-        raise last
+                async with self._errors(), conn.pipeline():
+                    await conn.execute(f"BEGIN ISOLATION LEVEL {isolation}")
+                    if not durable:
+                        await conn.execute(NOT_DURABLE)
+                    yield conn
+                    await conn.execute("COMMIT")
+            except BaseException:
+                await self._rollback(conn)
+                raise
+        finally:
+            await self._release(conn)
+
+    async def _rollback(self, conn: Conn) -> None:
+        status = conn.info.transaction_status
+        if conn.closed or status in (TransactionStatus.IDLE, TransactionStatus.UNKNOWN):
+            return  # nothing open, or a broken connection the pool will drop
+        if status == TransactionStatus.ACTIVE:  # interrupted mid-statement: unusable
+            await conn.close()
+            return
+        try:
+            await asyncio.wait_for(conn.execute("ROLLBACK"), self.statement_timeout)
+        except (psycopg.Error, TimeoutError):
+            await conn.close()
 
     # -- the durable outbox --------------------------------------------------------------------------
     # Each method is one READ COMMITTED transaction: rows are claimed with FOR UPDATE SKIP LOCKED, so two
@@ -434,12 +506,12 @@ class PostgresStore(Store):
             )
             for d in deliveries
         ]
-        async with self._transaction("READ COMMITTED") as conn:
+        async with self._pipelined("READ COMMITTED") as conn:
             cursor = conn.cursor()
             if event_rows:
-                await self.guarded(cursor.executemany(INSERT_EVENT, event_rows))
+                await cursor.executemany(INSERT_EVENT, event_rows)
             if delivery_rows:
-                await self.guarded(cursor.executemany(INSERT_DELIVERY, delivery_rows))
+                await cursor.executemany(INSERT_DELIVERY, delivery_rows)
             if any(d.state == PENDING for d in deliveries):
                 await self.notify(conn, DELIVERIES_CHANNEL)  # wakes the other nodes' engines at commit
 
@@ -452,19 +524,17 @@ class PostgresStore(Store):
         exclude_targets: Collection[str] = (),
     ) -> list[ClaimedDelivery]:
         until = now + lease_seconds
-        async with self._transaction("READ COMMITTED") as conn:
-            cursor = await self.execute(
-                conn,
-                CLAIM_DELIVERIES,
-                {
-                    "now": now,
-                    "excluded": list(exclude_targets),
-                    "limit": limit,
-                    "owner": owner,
-                    "until": until,
-                },
+        params = {
+            "now": now,
+            "excluded": list(exclude_targets),
+            "limit": limit,
+            "owner": owner,
+            "until": until,
+        }
+        async with self._pipelined("READ COMMITTED", durable=False) as conn:
+            cursor = await conn.execute(
+                CLAIM_DELIVERIES_EXCLUDING if exclude_targets else CLAIM_DELIVERIES, params
             )
-            rows = await cursor.fetchall()
         return [
             ClaimedDelivery(
                 id=r[0],
@@ -484,7 +554,7 @@ class PostgresStore(Store):
                 ingested_at=r[13],
                 via=r[14],
             )
-            for r in rows
+            for r in await cursor.fetchall()
         ]
 
     async def record_outcomes(self, outcomes: Sequence[DeliveryOutcome], now: float) -> int:
@@ -499,34 +569,35 @@ class PostgresStore(Store):
             [o.due_at for o in ordered],
             [o.last_error for o in ordered],
         )
-        async with self._transaction("READ COMMITTED") as conn:
-            cursor = await self.execute(conn, RECORD_OUTCOMES, (now, *columns))
-            applied = cursor.rowcount
+        async with self._pipelined("READ COMMITTED", durable=False) as conn:
+            cursor = await conn.execute(RECORD_OUTCOMES, (now, *columns))
             if any(o.state == PENDING for o in ordered):
                 await self.notify(conn, DELIVERIES_CHANNEL)
-        return max(applied, 0)
+        return max(cursor.rowcount, 0)
 
     async def next_due_at(self, exclude_targets: Collection[str] = ()) -> float | None:
-        async with self._transaction("READ COMMITTED") as conn:
-            cursor = await self.execute(conn, NEXT_DUE_AT, (list(exclude_targets),))
+        async with self.connection() as conn:
+            if exclude_targets:
+                cursor = await self.execute(conn, NEXT_DUE_AT_EXCLUDING, {"excluded": list(exclude_targets)})
+            else:
+                cursor = await self.execute(conn, NEXT_DUE_AT)
             row = await cursor.fetchone()
         return None if row is None or row[0] is None else float(row[0])
 
     async def find_event(self, event_id: str, limit: int = 100) -> list[EventRecord]:
-        async with self._transaction("REPEATABLE READ") as conn:
-            cursor = await self.execute(conn, FIND_EVENTS, (event_id, limit))
-            events = await cursor.fetchall()
-            cursor = await self.execute(conn, FIND_EVENT_DELIVERIES, ([e[0] for e in events],))
-            deliveries: dict[str, list[DeliveryRecord]] = {}
-            for row in await cursor.fetchall():
-                deliveries.setdefault(row[0], []).append(DeliveryRecord(*row[1:]))
-        return [EventRecord(*e, deliveries.get(e[0], [])) for e in events]
+        async with self._pipelined("REPEATABLE READ") as conn:
+            found_events = await conn.execute(FIND_EVENTS, (event_id, limit))
+            found_deliveries = await conn.execute(FIND_EVENT_DELIVERIES, (event_id, limit))
+        deliveries: dict[str, list[DeliveryRecord]] = {}
+        for row in await found_deliveries.fetchall():
+            deliveries.setdefault(row[0], []).append(DeliveryRecord(*row[1:]))
+        return [EventRecord(*e, deliveries.get(e[0], [])) for e in await found_events.fetchall()]
 
     async def purge_outbox(self, before: float, limit: int) -> int:
-        async with self._transaction("READ COMMITTED") as conn:
-            gone = (await self.execute(conn, PURGE_DELIVERIES, (before, limit))).rowcount
-            gone += (await self.execute(conn, PURGE_EVENTS, (before, limit))).rowcount
-        return gone
+        async with self._pipelined("READ COMMITTED") as conn:
+            deliveries = await conn.execute(PURGE_DELIVERIES, (before, limit))
+            events = await conn.execute(PURGE_EVENTS, (before, limit))
+        return max(deliveries.rowcount, 0) + max(events.rowcount, 0)
 
     # recover_leases: the base class's "nothing": another node may hold any lease; they expire instead.
 
@@ -615,22 +686,23 @@ class PostgresStore(Store):
 
 
 class PostgresTx(Tx):
-    def __init__(self, store: PostgresStore, conn: Conn) -> None:
+    def __init__(self, store: PostgresStore, conn: Conn, begin: str) -> None:
         self.store = store
         self.conn = conn
+        self.begin = begin
+        self.begun = False
 
     async def execute(self, sql: str, params: tuple[Any, ...] | None = None) -> list[tuple[Any, ...]]:
-        cursor = await self.store.execute(self.conn, sql, params)
-        if cursor.description is None:
-            return []
-        return await cursor.fetchall()
-
-    async def executemany(self, sql: str, params: list[tuple[Any, ...]]) -> None:
-        await self.store.guarded(self.conn.cursor().executemany(sql, params))
-
-    async def notify(self, channel: str, payload: str = "") -> None:
-        """Announce on `channel` when this transaction commits."""
-        await self.store.notify(self.conn, channel, payload)
+        async with self.store._errors():
+            if self.begun:
+                cursor = await self.conn.execute(sql, params)
+            else:
+                self.begun = True
+                async with self.conn.pipeline():
+                    await self.conn.execute(self.begin)
+                    cursor = await self.conn.execute(sql, params)
+            return await cursor.fetchall() if cursor.description is not None else []
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def get(self, kind: str, account: str, region: str, name: str, parent: str = "") -> Doc | None:
         rows = await self.execute(
