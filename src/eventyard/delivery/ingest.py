@@ -16,6 +16,7 @@ import asyncio
 import logging
 import secrets
 import time
+from collections import deque
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,7 @@ import orjson
 
 from eventyard.core import arn as arns
 from eventyard.delivery import metrics
-from eventyard.store.outbox import IN_FLIGHT, PENDING, ClaimedDelivery, NewDelivery, NewEvent
+from eventyard.store.outbox import DELIVERED, IN_FLIGHT, PENDING, ClaimedDelivery, NewDelivery, NewEvent
 
 if TYPE_CHECKING:
     from eventyard.delivery.engine import DeliveryEngine
@@ -68,6 +69,14 @@ class RouteTarget:
     arn: str
     doc: dict[str, Any]
     text: str  # the snapshot stored with each delivery
+    bus: tuple[str, str, str] | None = None  # (account, region, name) when the target is an event bus
+
+
+def _target_bus(arn: str) -> tuple[str, str, str] | None:
+    parsed = arns.parse(arn)
+    if parsed is None or not parsed.account or not parsed.resource.startswith("event-bus/"):
+        return None
+    return parsed.account, parsed.region, parsed.resource.removeprefix("event-bus/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +202,8 @@ def _compile(rules: Iterable[dict[str, Any]]) -> tuple[Any, dict[str, RouteRule]
             log.exception("rule %s has a pattern that no longer compiles; it matches nothing", rule["Arn"])
             continue
         targets = tuple(
-            RouteTarget(t["Id"], t["Arn"], t, orjson.dumps(t).decode()) for t in rule.get("Targets") or ()
+            RouteTarget(t["Id"], t["Arn"], t, orjson.dumps(t).decode(), _target_bus(t["Arn"]))
+            for t in rule.get("Targets") or ()
         )
         compiled[rule["Arn"]] = RouteRule(rule["Arn"], rule["Name"], targets)
     return (ruleset, compiled) if compiled else None
@@ -293,7 +303,13 @@ async def publish(
 
 
 async def publish_all(runtime: Runtime, publications: Sequence[Publication]) -> list[int | None]:
-    """`publish` for several buses at once, in one transaction (PutEvents entries may name different buses)."""
+    """`publish` for several buses at once, in one transaction (PutEvents entries may name different buses).
+
+    A target that is another bus of the same account (any Region) is delivered to right here, in the same
+    transaction: the event is stored on that bus and matched against its rules too, and the delivery is
+    recorded as delivered. Other targets, and bus targets that need a policy check or would fail (another
+    account, a missing or partner bus, a loop), get a delivery for the engine.
+    """
     ingest = ingest_of(runtime)
     engine = engine_of(runtime)
     now = runtime.clock.time()
@@ -303,60 +319,76 @@ async def publish_all(runtime: Runtime, publications: Sequence[Publication]) -> 
     handoff: list[tuple[ClaimedDelivery, dict[str, Any]]] = []
     counts: list[int | None] = []
     recorder = metrics.of(runtime)
+    router = ingest.router
     for publication in publications:
-        routes = await ingest.router.routes(publication.account, publication.region, publication.bus)
+        routes = await router.routes(publication.account, publication.region, publication.bus)
         if not routes.exists:
             recorder.events_to_missing_bus(publication, len(publication.envelopes))
             counts.append(None)
             continue
         created = 0
-        via_text = "\t".join(publication.via)
-        for envelope in publication.envelopes:
+        # (bus, event, its JSON, rules it went through): the publication's events, then bus-to-bus copies.
+        work: deque[tuple[BusRoutes, dict[str, Any], str, tuple[str, ...]]] = deque(
+            (routes, envelope, orjson.dumps(envelope).decode(), publication.via)
+            for envelope in publication.envelopes
+        )
+        first = len(work)
+        while work:
+            bus, envelope, body, via = work.popleft()
+            first -= 1
             event_row = ingest.row_ids()
-            body = orjson.dumps(envelope).decode()
             events.append(
                 NewEvent(
-                    event_row, envelope["id"], routes.account, routes.region, routes.name, now, body, via_text
+                    event_row, envelope["id"], bus.account, bus.region, bus.name, now, body, "\t".join(via)
                 )
             )
-            matched = routes.match(envelope)
-            if publication.only_rules is not None:
-                matched = [rule for rule in matched if rule.arn in publication.only_rules]
-            if publication.skip_rules:
-                matched = [rule for rule in matched if rule.arn not in publication.skip_rules]
+            matched = bus.match(envelope)
+            if first >= 0:  # the publication's own events: its rule filters apply
+                if publication.only_rules is not None:
+                    matched = [rule for rule in matched if rule.arn in publication.only_rules]
+                if publication.skip_rules:
+                    matched = [rule for rule in matched if rule.arn not in publication.skip_rules]
+            if via:
+                matched = [rule for rule in matched if rule.arn not in via]
             if not matched:
                 continue
-            recorder.matched(routes, matched)
+            recorder.matched(bus, matched)
             for rule in matched:
                 for target in rule.targets:
                     row = ingest.row_ids()
+                    created += 1
+                    destination = await _local_bus(router, bus, rule, target, via)
+                    if destination is not None:
+                        deliveries.append(
+                            _delivery(
+                                row, event_row, bus, rule, target, DELIVERED, now, now, None, attempts=1
+                            )
+                        )
+                        recorder.delivered_inline(bus, rule)
+                        work.append((destination, envelope, body, (*via, rule.arn)))
+                        continue
                     take = engine is not None and engine.can_take(target.arn)
                     deliveries.append(
-                        NewDelivery(
-                            id=row,
-                            event_ref=event_row,
-                            account=routes.account,
-                            region=routes.region,
-                            bus=routes.name,
-                            rule_arn=rule.arn,
-                            target_id=target.id,
-                            target_arn=target.arn,
-                            target=target.text,
-                            state=IN_FLIGHT if take else PENDING,
-                            due_at=lease_until if take else now,
-                            created_at=now,
-                            lease_owner=runtime.node_id if take else None,
+                        _delivery(
+                            row,
+                            event_row,
+                            bus,
+                            rule,
+                            target,
+                            IN_FLIGHT if take else PENDING,
+                            lease_until if take else now,
+                            now,
+                            runtime.node_id if take else None,
                         )
                     )
-                    created += 1
                     if take:
                         job = ClaimedDelivery(
                             id=row,
                             event_ref=event_row,
                             event_id=envelope["id"],
-                            account=routes.account,
-                            region=routes.region,
-                            bus=routes.name,
+                            account=bus.account,
+                            region=bus.region,
+                            bus=bus.name,
                             rule_arn=rule.arn,
                             target_id=target.id,
                             target_arn=target.arn,
@@ -366,7 +398,7 @@ async def publish_all(runtime: Runtime, publications: Sequence[Publication]) -> 
                             lease_expires_at=lease_until,
                             body=body,
                             ingested_at=now,
-                            via=via_text,
+                            via="\t".join(via),
                         )
                         handoff.append((job, envelope))
         counts.append(created)
@@ -375,6 +407,50 @@ async def publish_all(runtime: Runtime, publications: Sequence[Publication]) -> 
         if engine is not None:
             if handoff:
                 engine.submit(handoff)
-            if len(handoff) < len(deliveries):
+            if any(d.state == PENDING for d in deliveries):
                 engine.wake()
     return counts
+
+
+def _delivery(
+    row: str,
+    event_row: str,
+    bus: BusRoutes,
+    rule: RouteRule,
+    target: RouteTarget,
+    state: str,
+    due_at: float,
+    now: float,
+    lease_owner: str | None,
+    attempts: int = 0,
+) -> NewDelivery:
+    return NewDelivery(
+        id=row,
+        event_ref=event_row,
+        account=bus.account,
+        region=bus.region,
+        bus=bus.name,
+        rule_arn=rule.arn,
+        target_id=target.id,
+        target_arn=target.arn,
+        target=target.text,
+        state=state,
+        due_at=due_at,
+        created_at=now,
+        lease_owner=lease_owner,
+        attempts=attempts,
+    )
+
+
+async def _local_bus(
+    router: Router, bus: BusRoutes, rule: RouteRule, target: RouteTarget, via: tuple[str, ...]
+) -> BusRoutes | None:
+    """The bus `target` names, if delivering to it needs nothing but storing the event there: a bus of the
+    same account that exists, is no partner bus, is not the rule's own bus, and the event has not been
+    through this rule. Anything else goes through the engine, which reports why it cannot deliver."""
+    if target.bus is None or target.bus[0] != bus.account or rule.arn in via:
+        return None
+    if target.bus == (bus.account, bus.region, bus.name):
+        return None  # a loop: the engine fails it, visibly
+    destination = await router.routes(*target.bus)
+    return destination if destination.exists and not destination.partner else None

@@ -155,6 +155,13 @@ class Metrics:
         for rule in rules:
             self.rule(routes.account, routes.region, routes.name, rule.name).triggered_rules.inc()
 
+    def delivered_inline(self, routes: BusRoutes, rule: RouteRule) -> None:
+        """A bus target of the same account, delivered while publishing: one successful attempt."""
+        series = self.rule(routes.account, routes.region, routes.name, rule.name)
+        series.invocation_attempts.inc()
+        series.successful_invocation_attempts.inc()
+        series.invocations.inc()
+
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
 

@@ -44,7 +44,8 @@ class NewEvent:
 @dataclass(frozen=True, slots=True)
 class NewDelivery:
     """One (event, rule, target) to deliver. Inserted `pending`, or already `in-flight` when the accepting
-    node hands it straight to its own engine (then `lease_owner` is that node and `due_at` the lease end)."""
+    node hands it straight to its own engine (then `lease_owner` is that node and `due_at` the lease end),
+    or already `delivered` (attempts 1) when publishing itself delivered it (a bus of the same account)."""
 
     id: str
     event_ref: str  # the events row
@@ -59,6 +60,7 @@ class NewDelivery:
     due_at: float
     created_at: float
     lease_owner: str | None = None
+    attempts: int = 0  # 1 for a delivery made while publishing (to a bus of the same account)
 
 
 @dataclass(frozen=True, slots=True)

@@ -90,7 +90,7 @@ class SqliteOutbox:
                 d.target,
                 d.state,
                 d.due_at,
-                0,
+                d.attempts,
                 d.lease_owner,
                 d.created_at,
                 d.created_at,
