@@ -8,6 +8,8 @@ and size rules"); `refuse_aws_sources` is the one difference (customers may not 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -112,12 +114,16 @@ def _int64_only(text: str) -> bool:
 def format_time(moment: dt.datetime | float) -> str:
     """`2017-12-22T18:43:48Z`: UTC, whole seconds, as in every EventBridge envelope."""
     if not isinstance(moment, dt.datetime):
-        moment = dt.datetime.fromtimestamp(moment, dt.UTC)
-    elif moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.UTC)
-    else:
-        moment = moment.astimezone(dt.UTC)
+        return _format_second(math.floor(moment))
+    moment = moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@functools.lru_cache(maxsize=16)
+def _format_second(second: int) -> str:
+    return dt.datetime.fromtimestamp(second, dt.UTC).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )  # one per second, not per event
 
 
 def envelope(

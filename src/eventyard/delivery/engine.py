@@ -191,7 +191,7 @@ class DeliveryEngine:
                 lane = self.lanes[delivery.target_arn] = Lane(delivery.target_arn)
             lane.queue.append(job)
         self._spawn()
-        self.metrics.deliveries_in_progress.set(len(self.held))
+        self.metrics.in_progress = len(self.held)
 
     def _spawn(self) -> None:
         """Start workers for lanes with waiting deliveries, within the per-target and overall limits."""
@@ -276,7 +276,7 @@ class DeliveryEngine:
             lane.active -= 1
             if not lane.queue and not lane.active and self.lanes.get(lane.arn) is lane:
                 del self.lanes[lane.arn]
-            self.metrics.deliveries_in_progress.set(len(self.held))
+            self.metrics.in_progress = len(self.held)
 
     async def _attempt(self, delivery: ClaimedDelivery, event: dict[str, Any] | None) -> None:
         runtime = self.runtime
@@ -296,9 +296,9 @@ class DeliveryEngine:
             return
         if event is None:
             event = orjson.loads(delivery.body)
-        series.invocation_attempts.inc()
+        series.invocation_attempts += 1
         if attempt > 1:
-            series.retry_invocation_attempts.inc()
+            series.retry_invocation_attempts += 1
         try:
             payload = self._payload(delivery, event)
             adapter = adapter_for(delivery.target_arn)
@@ -321,7 +321,7 @@ class DeliveryEngine:
                 await adapter(runtime, invocation)
         except Delayed as delayed:
             # Rate limited before invoking: not an attempt; try again when the limit allows.
-            series.throttled_invocations.inc()
+            series.throttled_invocations += 1
             due = runtime.clock.time() + max(delayed.retry_after or 0.0, 0.001)
             self._record(delivery, PENDING, delivery.attempts, due, None)
             return
@@ -340,10 +340,11 @@ class DeliveryEngine:
             await self._failed(delivery, error, attempt, policy, series)
             return
         done = runtime.clock.time()
-        series.successful_invocation_attempts.inc()
-        series.invocations.inc()
-        bus = self.metrics.rule(delivery.account, delivery.region, delivery.bus, "")
-        bus.latency.observe(max(done - delivery.ingested_at, 0))
+        series.successful_invocation_attempts += 1
+        series.invocations += 1
+        self.metrics.delivered_after(
+            delivery.account, delivery.region, delivery.bus, done - delivery.ingested_at
+        )
         self._record(delivery, DELIVERED, attempt, done, None)
 
     def _payload(self, delivery: ClaimedDelivery, event: dict[str, Any]) -> str:
@@ -402,15 +403,15 @@ class DeliveryEngine:
         series: RuleMetrics,
     ) -> None:
         """No more attempts: to the target's dead-letter queue if it has one, else dropped (and counted)."""
-        series.failed_invocations.inc()
-        series.invocations.inc()
+        series.failed_invocations += 1
+        series.invocations += 1
         last_error = f"{error.code}: {error.message}"
         if condition:
             last_error += f" ({condition} exhausted)"
         queue = (delivery.target.get("DeadLetterConfig") or {}).get("Arn")
         now = self.runtime.clock.time()
         if not queue:
-            series.dropped_invocations.inc()
+            series.dropped_invocations += 1
             log.info("delivery %s to %s dropped: %s", delivery.id, delivery.target_arn, last_error)
             self._record(delivery, DROPPED, attempts, now, last_error)
             return
@@ -430,14 +431,14 @@ class DeliveryEngine:
         try:
             await asyncio.wait_for(send(self.runtime, queue, delivery.body, attributes), ATTEMPT_TIMEOUT)
         except Exception as dlq_error:
-            series.invocations_failed_to_be_sent_to_dlq.inc()
+            series.invocations_failed_to_be_sent_to_dlq += 1
             reason = dlq_error.message if isinstance(dlq_error, DeliveryError) else str(dlq_error)
             log.warning("delivery %s: dead-letter queue %s refused it: %s", delivery.id, queue, reason)
             self._record(
                 delivery, FAILED, attempts, now, f"{last_error}; dead-letter queue {queue}: {reason}"
             )
             return
-        series.invocations_sent_to_dlq.inc()
+        series.invocations_sent_to_dlq += 1
         self._record(delivery, DEAD_LETTERED, attempts, now, last_error)
 
     # ---------------------------------------------------------------------------------------- outcomes
