@@ -110,7 +110,7 @@ class TestChanges:
 
 
 class TestIndexOrder:
-    """The index visits selective fields first, but keeps Ruler's order from the first `exists: false`."""
+    """The index visits selective fields first and fields that absence may satisfy last."""
 
     def order(self, pattern: Any) -> list[str]:
         (branch,) = parse_pattern(pattern).branches
@@ -124,9 +124,9 @@ class TestIndexOrder:
         }
         assert self.order(pattern) == ["source", "detail-type", "detail.c", "detail.b", "detail.a"]
 
-    def test_ruler_order_from_the_first_absence(self) -> None:
-        pattern = {"b": [{"exists": False}], "a": [{"prefix": "p"}], "c": ["x"], "source": ["s"]}
-        assert self.order(pattern) == ["a", "b", "c", "source"]
+    def test_fields_that_absence_may_satisfy_come_last_in_lexical_order(self) -> None:
+        pattern = {"d": [{"exists": False}], "b": ["x", {"exists": False}], "a": [{"prefix": "p"}], "c": ["x"], "source": ["s"]}
+        assert self.order(pattern) == ["source", "c", "a", "b", "d"]
 
 
 class TestExplain:

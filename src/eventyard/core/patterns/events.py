@@ -62,6 +62,8 @@ def validate_test_event(event_text: str | bytes) -> dict[str, Any]:
 
 def coerce_leaf(value: Any) -> Any:
     """An event value of a type JSON does not have, as the JSON value it stands for (or TypeError)."""
+    if type(value) is JsonFloat:
+        return value
     if isinstance(value, Decimal):
         return JsonFloat(str(value)) if value.is_finite() else float(value)
     if isinstance(value, bool):

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable
+from types import MappingProxyType
 from typing import Any
 
 from eventyard.core.patterns.compiler import parse_pattern
-from eventyard.core.patterns.events import LEAF_TYPES, Fields, Membership, coerce_leaf, load_event, merge
+from eventyard.core.patterns.events import LEAF_TYPES, Membership, coerce_leaf, load_event, merge
 from eventyard.core.patterns.ip import address_if_ip
 from eventyard.core.patterns.model import (
     ANYTHING_BUT_TESTS,
@@ -53,7 +54,7 @@ from eventyard.core.patterns.model import (
     Wildcard,
     path_sort_key,
 )
-from eventyard.core.patterns.numbers import comparable_value, number_text
+from eventyard.core.patterns.numbers import JsonFloat, comparable_value, number_text
 from eventyard.core.patterns.text import (
     case_positions,
     ends_with_ignore_case,
@@ -65,6 +66,25 @@ from eventyard.core.patterns.text import (
     wildcard_parts,
     wildcard_regex,
 )
+
+
+class _Values(list):  # type: ignore[type-arg]
+    """Several values at one path, or values inside arrays: (value, array membership) pairs."""
+
+    __slots__ = ()
+
+
+_MISSING = object()
+
+
+def _add_value(fields: dict[str, Any], path: str, value: Any, membership: Membership) -> None:
+    found = fields.get(path, _MISSING)
+    if found is _MISSING:
+        fields[path] = _Values(((value, membership),))
+    elif type(found) is _Values:
+        found.append((value, membership))
+    else:
+        fields[path] = _Values(((found, ()), (value, membership)))
 
 
 def _walk(steps: dict[str, _Step], key: str) -> _Step | None:
@@ -90,17 +110,35 @@ class _Step:
         self.leaf_refs = 0  # branch fields whose path ends here
 
 
+_NO_ENTRIES: Any = MappingProxyType({})  # a shared, read-only empty table
+
+
 class _Node:
     """A state: the edges leaving it, and the rules whose branch ends here."""
 
-    __slots__ = ("edge_items", "edges", "refs", "rule_counts", "rules")
+    __slots__ = ("edge_items", "edges", "fast_items", "refs", "rule_counts", "rules")
 
     def __init__(self) -> None:
-        self.edges: dict[str, _Edge] = {}
-        self.edge_items: tuple[tuple[str, _Edge], ...] = ()
-        self.rule_counts: dict[str, int] = {}
+        self.edges: dict[str, _Edge] = _NO_ENTRIES  # most nodes are leaves: no table of their own
+        self.fast_items: tuple[
+            tuple[str, dict[str, tuple[_Node, ...]], _Edge], ...
+        ] = ()  # exact strings only
+        self.edge_items: tuple[tuple[str, _Edge], ...] = ()  # the other edges
+        self.rule_counts: dict[str, int] | None = None
         self.rules: tuple[str, ...] = ()
         self.refs = 0
+
+    def refresh(self) -> None:
+        """Rebuild the tuples the walk reads (replaced, never mutated, so that readers need no lock)."""
+        fast: list[tuple[str, dict[str, tuple[_Node, ...]], _Edge]] = []
+        other: list[tuple[str, _Edge]] = []
+        for path, edge in self.edges.items():
+            if edge.fast is not None:
+                fast.append((path, edge.fast, edge))
+            else:
+                other.append((path, edge))
+        self.fast_items = tuple(fast)
+        self.edge_items = tuple(other)
 
 
 def _add_to(table: dict[Any, tuple[_Node, ...]], key: Any, node: _Node) -> None:
@@ -141,6 +179,9 @@ class _Lengths:
             self.items = tuple(sorted(self.tables.items(), key=lambda item: item[0]))
 
 
+_NO_LENGTHS = _Lengths()  # shared and never written: `add` replaces it first
+
+
 class _TextIndex:
     """The tests of an edge that read a value as its JSON text (everything but numbers and IP ranges)."""
 
@@ -160,14 +201,16 @@ class _TextIndex:
     )
 
     def __init__(self) -> None:
+        # Containers start as shared empty ones and get their own on first use: an index holds tens of
+        # thousands of these, and every container is one more object for Python's garbage collector.
         self.strings: dict[str, tuple[_Node, ...]] = {}
-        self.literals: dict[str, tuple[_Node, ...]] = {}
-        self.prefixes = _Lengths()
-        self.suffixes = _Lengths()
-        self.fold_exact: dict[str, tuple[tuple[Test, _Node], ...]] = {}
-        self.fold_prefix: dict[int, dict[str, tuple[tuple[Test, _Node], ...]]] = {}
-        self.fold_suffix: dict[int, dict[str, tuple[tuple[Test, _Node], ...]]] = {}
-        self.wildcards = _Lengths()  # keyed by the literal text before the first `*`
+        self.literals: dict[str, tuple[_Node, ...]] = _NO_ENTRIES  # type: ignore[assignment]
+        self.prefixes = _NO_LENGTHS
+        self.suffixes = _NO_LENGTHS
+        self.fold_exact: dict[str, tuple[tuple[Test, _Node], ...]] = _NO_ENTRIES  # type: ignore[assignment]
+        self.fold_prefix: dict[int, dict[str, tuple[tuple[Test, _Node], ...]]] = _NO_ENTRIES  # type: ignore[assignment]
+        self.fold_suffix: dict[int, dict[str, tuple[tuple[Test, _Node], ...]]] = _NO_ENTRIES  # type: ignore[assignment]
+        self.wildcards = _NO_LENGTHS  # keyed by the literal text before the first `*`
         self.slow: tuple[tuple[Test, _Node], ...] = ()  # tests with no key: checked one by one
         self.exists: tuple[_Node, ...] = ()
         self.anything_buts: tuple[tuple[Test, _Node], ...] = ()
@@ -178,22 +221,39 @@ class _TextIndex:
         if isinstance(test, ExactString):
             _add_to(self.strings, java_utf8(test.value), node)
         elif isinstance(test, ExactLiteral):
+            if self.literals is _NO_ENTRIES:
+                self.literals = {}
             _add_to(self.literals, test.text, node)
         elif isinstance(test, Prefix):
+            if self.prefixes is _NO_LENGTHS:
+                self.prefixes = _Lengths()
             self.prefixes.add(java_utf8(test.value), node)
         elif isinstance(test, Suffix):
+            if self.suffixes is _NO_LENGTHS:
+                self.suffixes = _Lengths()
             self.suffixes.add(java_utf8(test.value), node)
         elif isinstance(test, EqualsIgnoreCase | PrefixIgnoreCase | SuffixIgnoreCase):
             key = fold_key(case_positions(test.value))
             if key is None:
                 self.slow = (*self.slow, (test, node))
             elif isinstance(test, EqualsIgnoreCase):
+                if self.fold_exact is _NO_ENTRIES:
+                    self.fold_exact = {}
                 self.fold_exact[key] = (*self.fold_exact.get(key, ()), (test, node))
             else:
-                tables = self.fold_prefix if isinstance(test, PrefixIgnoreCase) else self.fold_suffix
+                if isinstance(test, PrefixIgnoreCase):
+                    if self.fold_prefix is _NO_ENTRIES:
+                        self.fold_prefix = {}
+                    tables = self.fold_prefix
+                else:
+                    if self.fold_suffix is _NO_ENTRIES:
+                        self.fold_suffix = {}
+                    tables = self.fold_suffix
                 table = tables.setdefault(len(key), {})
                 table[key] = (*table.get(key, ()), (test, node))
         elif isinstance(test, Wildcard):
+            if self.wildcards is _NO_LENGTHS:
+                self.wildcards = _Lengths()
             self.wildcards.add(java_utf8(wildcard_parts(test.pattern)[0]), node)
             self.slow = (*self.slow, (test, node))
         elif isinstance(test, Exists):
@@ -436,9 +496,21 @@ class _NumberIndex:
 class _Edge:
     """The tests of one field under one node, indexed by how Ruler reads the field's values."""
 
-    __slots__ = ("absent", "children", "fast", "ip", "ip_ranges", "ip_text", "number_text", "numbers", "text")
+    __slots__ = (
+        "absent",
+        "children",
+        "fast",
+        "ip",
+        "ip_ranges",
+        "ip_text",
+        "key",
+        "number_text",
+        "numbers",
+        "text",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, path: str) -> None:
+        self.key = path_sort_key(path)  # where Ruler's lexical order puts the field
         self.children: dict[Predicate, _Node] = {}
         self.text: _TextIndex | None = None  # predicates read as text
         self.numbers: _NumberIndex | None = None  # predicates with a numeric test ...
@@ -497,6 +569,7 @@ class _Edge:
         only_strings = (
             text is not None
             and text.only_strings()
+            and not self.absent
             and not self.ip
             and not (
                 self.numbers and (self.numbers.equals or self.numbers.ranges or self.numbers.anything_buts)
@@ -505,7 +578,8 @@ class _Edge:
         )
         self.fast = text.strings if only_strings and text is not None else None
 
-    def match(self, value: Any) -> list[_Node]:
+    def match(self, value: Any) -> Iterable[_Node]:
+        """The children whose predicate accepts `value`, each once."""
         out: list[_Node] = []
         if self.text is not None:
             self.text.match(value, out)
@@ -538,8 +612,10 @@ class _Edge:
                     self.ip_text.rewritten(out)
             elif self.ip_text is not None:
                 self.ip_text.match(value, out)
-        return out
+        return dict.fromkeys(out) if len(out) > 1 else out
 
+
+Trail = tuple[tuple[bytes, Membership], ...]
 
 _CHEAP_TESTS = (ExactString, ExactLiteral, NumericEquals)
 _FIRST_PATHS = {"source": 0, "detail-type": 1}  # the envelope fields most rules select on
@@ -556,20 +632,20 @@ def _cost(predicate: Predicate) -> int:
 
 
 def index_order(branch: Branch) -> Branch:
-    """The order in which the index visits a branch's fields: selective ones first, where that is safe.
+    """The order in which the index visits a branch's fields: selective ones first, absences last.
 
-    Ruler visits fields in lexical order, and that order matters in one way only: ``exists: false`` (alone or
-    beside value tests) is judged against the array elements chosen by the fields *before* it. So the fields
-    before the first such predicate may be visited in any order (whether values can be chosen consistently
-    does not depend on the order of choosing), and from that predicate on Ruler's order is kept. Visiting
-    ``source`` before ``detail.total > 5`` keeps the walk from following numeric matches of other sources.
+    Ruler visits fields in lexical order, and the order matters in one way only: ``exists: false`` (alone or
+    beside value tests) is judged against the array elements chosen for the fields *lexically before* it.
+    Whether values can be chosen consistently does not depend on the order of choosing, so the index is
+    free to visit ``source`` before ``detail.total > 5`` (and not follow the numeric matches of other
+    sources); fields that may be satisfied by absence come last, in lexical order, and the walk judges each
+    absence against the elements chosen for the lexically earlier fields only (see `RuleSet.match`).
     """
-    first_absent = next((i for i, (_, p) in enumerate(branch) if p.absent_ok), len(branch))
-    head = sorted(
-        branch[:first_absent],
+    values = sorted(
+        (item for item in branch if not item[1].absent_ok),
         key=lambda item: (_cost(item[1]), _FIRST_PATHS.get(item[0], 2), path_sort_key(item[0])),
     )
-    return (*head, *branch[first_absent:])
+    return (*values, *(item for item in branch if item[1].absent_ok))
 
 
 class RuleSet:
@@ -588,7 +664,9 @@ class RuleSet:
 
     def __init__(self) -> None:
         self._root = _Node()
-        self._patterns: dict[str, Pattern] = {}
+        # Each rule's pattern as text: compiled patterns are many small objects, and the index holds what
+        # matching needs; removal recompiles the text (usually a cache hit).
+        self._patterns: dict[str, str] = {}
         self._steps = _Step("", "")
 
     def __len__(self) -> int:
@@ -603,7 +681,7 @@ class RuleSet:
 
     def pattern(self, name: str) -> Pattern:
         """The compiled pattern of rule `name` (KeyError if absent)."""
-        return self._patterns[name]
+        return parse_pattern(self._patterns[name])
 
     def add(self, name: str, pattern: Any) -> None:
         """Add (or replace) rule `name`; raises InvalidEventPattern, leaving the set unchanged, if invalid."""
@@ -615,26 +693,31 @@ class RuleSet:
             for path, predicate in index_order(branch):
                 edge = node.edges.get(path)
                 if edge is None:
-                    edge = _Edge()
+                    edge = _Edge(path)
+                    if node.edges is _NO_ENTRIES:
+                        node.edges = {}
                     node.edges[path] = edge
-                    node.edge_items = tuple(node.edges.items())
                 child = edge.children.get(predicate)
                 if child is None:
                     child = _Node()
                     edge.register(predicate, child, adding=True)
                     edge.children[predicate] = child
+                    node.refresh()
                 child.refs += 1
                 node = child
+            if node.rule_counts is None:
+                node.rule_counts = {}
             node.rule_counts[name] = node.rule_counts.get(name, 0) + 1
             node.rules = tuple(node.rule_counts)
             self._count_paths(branch, 1)
-        self._patterns[name] = compiled
+        self._patterns[name] = compiled.source
 
     def remove(self, name: str) -> bool:
         """Remove rule `name`; returns whether it was there."""
-        compiled = self._patterns.pop(name, None)
-        if compiled is None:
+        text = self._patterns.pop(name, None)
+        if text is None:
             return False
+        compiled = parse_pattern(text)
         for branch in compiled.branches:
             trail: list[tuple[_Node, str, _Edge, Predicate, _Node]] = []
             node = self._root
@@ -643,12 +726,15 @@ class RuleSet:
                 child = edge.children[predicate]
                 trail.append((node, path, edge, predicate, child))
                 node = child
-            count = node.rule_counts[name] - 1
-            if count:
-                node.rule_counts[name] = count
+            counts = node.rule_counts
+            assert counts is not None
+            if counts[name] > 1:
+                counts[name] -= 1
             else:
-                del node.rule_counts[name]
-            node.rules = tuple(node.rule_counts)
+                del counts[name]
+            node.rules = tuple(counts)
+            if not counts:
+                node.rule_counts = None
             for parent, path, edge, predicate, child in reversed(trail):
                 child.refs -= 1
                 if child.refs == 0:
@@ -656,7 +742,7 @@ class RuleSet:
                     edge.register(predicate, child, adding=False)
                     if not edge.children:
                         del parent.edges[path]
-                        parent.edge_items = tuple(parent.edges.items())
+                    parent.refresh()
             self._count_paths(branch, -1)
         return True
 
@@ -677,9 +763,13 @@ class RuleSet:
                 if child.refs == 0:
                     parent.children.pop(child.name)
 
-    def _fields(self, event: dict[str, Any]) -> Fields:
-        """The event's leaves at paths some rule tests (other keys are skipped unread)."""
-        fields: Fields = {}
+    def _fields(self, event: dict[str, Any]) -> dict[str, Any]:
+        """The event's leaves at paths some rule tests (other keys are skipped unread).
+
+        A path with one value outside any array maps to the value itself (most paths: no allocation);
+        otherwise to `_Values`, the (value, array membership) pairs.
+        """
+        fields: dict[str, Any] = {}
         next_array = 0
         stack: list[tuple[Any, dict[str, _Step], Membership]] = [(event, self._steps.children, ())]
         while stack:
@@ -694,13 +784,21 @@ class RuleSet:
                     if step is None:
                         continue
                 kind = type(value)
-                if kind in LEAF_TYPES:
+                if (
+                    kind is str
+                    or kind is int
+                    or kind is float
+                    or value is None
+                    or kind is bool
+                    or kind is JsonFloat
+                ):
                     if step.leaf_refs:
-                        found = fields.get(step.path)
-                        if found is None:
-                            fields[step.path] = [(value, membership)]
+                        if membership:
+                            _add_value(fields, step.path, value, membership)
                         else:
-                            found.append((value, membership))
+                            existing = fields.setdefault(step.path, value)
+                            if existing is not value:
+                                _add_value(fields, step.path, value, ())
                     continue
                 if kind is dict:
                     if step.children:
@@ -733,57 +831,121 @@ class RuleSet:
                             elif step.leaf_refs:
                                 if element_kind not in LEAF_TYPES:
                                     element = coerce_leaf(element)
-                                fields.setdefault(step.path, []).append((element, where))
+                                _add_value(fields, step.path, element, where)
                 elif step.leaf_refs:
-                    found = fields.get(step.path)
-                    if found is None:
-                        fields[step.path] = [(value, membership)]
+                    if membership:
+                        _add_value(fields, step.path, value, membership)
                     else:
-                        found.append((value, membership))
+                        existing = fields.setdefault(step.path, value)
+                        if existing is not value:
+                            _add_value(fields, step.path, value, ())
         return fields
 
     def match(self, event: Any) -> set[str]:
         """The names of the rules `event` matches (a dict, or JSON text read keeping number literals)."""
         if isinstance(event, str | bytes | bytearray):
             event = load_event(event)
-        if not isinstance(event, dict) or not self._root.edge_items:
+        if not isinstance(event, dict) or not self._root.edges:
             return set()
         fields = self._fields(event)
         result: set[str] = set()
-        stack: list[tuple[_Node, Membership]] = [(self._root, ())]
+        # Walk states. Most have chosen no value inside an array: they are bare nodes on `plain`, and need
+        # no duplicate check (a node has one parent edge, and one value cannot reach a child twice). The
+        # others carry the array membership of the values chosen so far and, for judging later absences,
+        # each chosen field's lexical key and membership (`trail`); `seen` keeps them from repeating.
+        plain: list[_Node] = [self._root]
+        stack: list[tuple[_Node, Membership, Trail]] = []
         seen: set[Any] = set()
-        while stack:
-            node, membership = stack.pop()
+        while plain or stack:
+            if plain:
+                node = plain.pop()
+                membership: Membership = ()
+                trail: Trail = ()
+            else:
+                node, membership, trail = stack.pop()
             if node.rules:
                 result.update(node.rules)
+            for path, fast, edge in node.fast_items:
+                found = fields.get(path, _MISSING)
+                if type(found) is str:  # one string, outside any array: the common case
+                    reached = fast.get(found if found.isascii() else java_utf8(found))
+                    if reached:
+                        if trail:
+                            self._push(reached, membership, trail, plain, stack, seen)
+                        else:
+                            plain.extend(reached)
+                elif type(found) is _Values:
+                    self._follow(found, edge, membership, trail, plain, stack, seen)
             for path, edge in node.edge_items:
-                values = fields.get(path)
-                if values is not None:
-                    fast = edge.fast
-                    for value, where in values:
-                        if where:
-                            combined = merge(membership, where)
-                            if combined is None:
-                                continue
-                        else:
-                            combined = membership
-                        if fast is not None:
-                            if type(value) is not str:
-                                continue
-                            reached = fast.get(value if value.isascii() else java_utf8(value), ())
-                        else:
-                            reached = edge.match(value)
-                        for child in reached:
-                            key = (child, combined) if combined else child
-                            if key not in seen:
-                                seen.add(key)
-                                stack.append((child, combined))
-                if edge.absent and (
-                    values is None or all(merge(membership, where) is None for _, where in values)
-                ):
-                    for child in edge.absent:
-                        key = (child, membership) if membership else child
-                        if key not in seen:
-                            seen.add(key)
-                            stack.append((child, membership))
+                found = fields.get(path, _MISSING)
+                if found is _MISSING:
+                    if edge.absent:
+                        self._push(edge.absent, membership, trail, plain, stack, seen)
+                    continue
+                if type(found) is _Values:
+                    self._follow(found, edge, membership, trail, plain, stack, seen)
+                    if edge.absent and _absent(found, trail, edge.key):
+                        self._push(edge.absent, membership, trail, plain, stack, seen)
+                    continue
+                reached = edge.match(found)  # one value, outside any array
+                if reached:
+                    if trail:
+                        self._push(reached, membership, trail, plain, stack, seen)
+                    else:
+                        plain.extend(reached)
         return result
+
+    @staticmethod
+    def _follow(
+        found: _Values,
+        edge: _Edge,
+        membership: Membership,
+        trail: Trail,
+        plain: list[_Node],
+        stack: list[tuple[_Node, Membership, Trail]],
+        seen: set[Any],
+    ) -> None:
+        """Step over an edge for each of several values (or values inside arrays), keeping them consistent."""
+        for value, where in found:
+            if where:
+                combined = merge(membership, where)
+                if combined is None:
+                    continue
+                extended: Trail = (*trail, (edge.key, where))
+            else:
+                combined, extended = membership, trail
+            for child in edge.match(value):
+                key = (child, extended) if extended else child
+                if key not in seen:
+                    seen.add(key)
+                    if extended:
+                        stack.append((child, combined, extended))
+                    else:
+                        plain.append(child)
+
+    @staticmethod
+    def _push(
+        children: Iterable[_Node],
+        membership: Membership,
+        trail: Trail,
+        plain: list[_Node],
+        stack: list[tuple[_Node, Membership, Trail]],
+        seen: set[Any],
+    ) -> None:
+        if not trail:
+            plain.extend(children)
+            return
+        for child in children:
+            key = (child, trail)
+            if key not in seen:
+                seen.add(key)
+                stack.append((child, membership, trail))
+
+
+def _absent(values: _Values, trail: Trail, key: bytes) -> bool:
+    """Whether no value at a path is consistent with the values chosen for the lexically earlier fields."""
+    before: Membership | None = ()
+    for chosen_key, chosen in trail:
+        if chosen_key < key:
+            before = merge(before, chosen)  # type: ignore[arg-type]
+    return all(merge(before, where) is None for _, where in values)  # type: ignore[arg-type]
