@@ -17,12 +17,15 @@ import orjson
 
 
 def put_events_request(host: str, port: int, body: bytes, account: str = "111111111111") -> bytes:
+    """A PutEvents request for `account` (moto reads the account from x-moto-account-id; Eventyard from the
+    access key id in the Authorization header)."""
     head = (
         "POST / HTTP/1.1\r\n"
         f"Host: {host}:{port}\r\n"
         "Content-Type: application/x-amz-json-1.1\r\n"
         "X-Amz-Target: AWSEvents.PutEvents\r\n"
         "X-Amz-Date: 20260101T000000Z\r\n"
+        f"X-Moto-Account-Id: {account}\r\n"
         f"Authorization: AWS4-HMAC-SHA256 Credential={account}/20260101/us-east-1/events/aws4_request, "
         "SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=0\r\n"
         f"Content-Length: {len(body)}\r\n"

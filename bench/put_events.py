@@ -103,10 +103,13 @@ def main() -> None:
     parser.add_argument("--moto-seconds", type=float, default=10.0, help="measured time for moto (0: skip)")
     parser.add_argument("--rules", type=int, default=100)
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument(
+        "--eventyard-flags", default="", help="extra flags for eventyard serve, e.g. '--delivery-workers 64'"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="eventyard-bench-") as work:
         workdir = Path(work)
-        ours = eventyard(workdir).start()
+        ours = eventyard(workdir, *args.eventyard_flags.split()).start()
         try:
             setup(ours, args.rules)
             result, cpu, rss = measure(ours, args.rules, args.seconds, args.connections)

@@ -65,12 +65,12 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] if ordered else float("nan")
 
 
-async def bench(seconds: float, rate: float, connections: int) -> None:
+async def bench(seconds: float, rate: float, connections: int, flags: list[str]) -> None:
     loop = asyncio.get_running_loop()
     server = await loop.create_server(Receiver, "127.0.0.1", 0)
     receiver_port = server.sockets[0].getsockname()[1]
     with tempfile.TemporaryDirectory(prefix="eventyard-bench-") as work:
-        ours = eventyard(Path(work)).start()
+        ours = eventyard(Path(work), *flags).start()
         try:
             client = ours.client(account=ACCOUNT)
             connection = client.create_connection(
@@ -179,6 +179,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--rate", type=float, default=1000.0, help="events per second (10 per request)")
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument(
+        "--eventyard-flags", default="", help="extra flags for eventyard serve, e.g. '--delivery-workers 64'"
+    )
     args = parser.parse_args()
     try:
         import uvloop
@@ -186,7 +189,7 @@ def main() -> None:
         uvloop.install()
     except ImportError:
         pass
-    asyncio.run(bench(args.seconds, args.rate, args.connections))
+    asyncio.run(bench(args.seconds, args.rate, args.connections, args.eventyard_flags.split()))
 
 
 if __name__ == "__main__":
