@@ -1,4 +1,4 @@
-"""docs/partner-flow.md runs as written: its aws CLI walkthrough (with the real `aws` command) and its boto3
+"""The README's partner flow runs as written: its aws CLI walkthrough (with the real `aws` command) and its boto3
 script, against a server and a moto started the way the page says, on other loopback ports.
 
 The blocks to run are the ones after a `<!-- run: cli -->` or `<!-- run: boto3 -->` marker; only the two
@@ -20,14 +20,14 @@ import pytest
 from tests.fixtures_aws import MotoServer
 from tests.support import ROOT, ServerProcess
 
-DOC = ROOT / "docs" / "partner-flow.md"
+DOC = ROOT / "README.md"
 BIN = Path(sys.executable).parent
 CUSTOMER = "222222222222"
 
 
 def runnable_block(kind: str) -> str:
     found = re.search(rf"<!-- run: {kind} -->\n```\w+\n(.*?)\n```", DOC.read_text(), re.DOTALL)
-    assert found is not None, f"docs/partner-flow.md has no `run: {kind}` block"
+    assert found is not None, f"README.md has no `run: {kind}` block"
     return found.group(1)
 
 
