@@ -278,9 +278,11 @@ async def test_deliveries_handed_straight_to_the_accepting_node_are_leased(store
 
 async def test_find_event_lists_each_bus_copy_and_its_deliveries(store: Store) -> None:
     first, copy = _event("default", event_id="shared"), _event("audit", event_id="shared")
-    await store.append_events([first, copy], [_delivery(first), _delivery(first), _delivery(copy)])
+    made_at_publishing = dataclasses.replace(_delivery(first), state=DELIVERED, attempts=1)
+    await store.append_events([first, copy], [_delivery(first), made_at_publishing, _delivery(copy)])
     records = await store.find_event("shared")
     assert [(r.bus, len(r.deliveries)) for r in records] == [("default", 2), ("audit", 1)]
+    assert sorted((d.state, d.attempts) for d in records[0].deliveries) == [(DELIVERED, 1), (PENDING, 0)]
     assert await store.find_event("missing") == []
 
 

@@ -101,14 +101,10 @@ POSTGRES_SETUP = [
 # Claims and outcomes commit without waiting for the WAL flush: a crash may lose the last of them, which
 # only means a delivery is made again (at least once); accepted events (append_events) always wait.
 NOT_DURABLE = "SET LOCAL synchronous_commit TO OFF"
-INSERT_EVENT = (
-    "INSERT INTO events (id, event_id, account, region, bus, ingested_at, body, via) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
-)
-INSERT_DELIVERY = (
-    "INSERT INTO deliveries (id, event_ref, account, region, bus, rule_arn, target_id, target_arn, target, "
-    "state, due_at, attempts, lease_owner, created_at, updated_at) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+COPY_EVENTS = "COPY events (id, event_id, account, region, bus, ingested_at, body, via) FROM STDIN"
+COPY_DELIVERIES = (
+    "COPY deliveries (id, event_ref, account, region, bus, rule_arn, target_id, target_arn, target, state, "
+    "due_at, attempts, lease_owner, created_at, updated_at) FROM STDIN"
 )
 # The targets that have claimable-state deliveries, one index probe each (a loose index scan over
 # deliveries_claimable_by_target), for queries that leave some targets out: skipping a long backlog of an
@@ -465,6 +461,23 @@ class PostgresStore(Store):
         finally:
             await self._release(conn)
 
+    @asynccontextmanager
+    async def _copying(self) -> AsyncIterator[psycopg.AsyncCursor[TupleRow]]:
+        """A READ COMMITTED transaction for COPY, which pipelines cannot carry: a cursor inside BEGIN ...
+        COMMIT."""
+        conn = await self._acquire()
+        try:
+            try:
+                async with self._errors():
+                    await conn.execute("BEGIN")
+                    yield conn.cursor()
+                    await conn.execute("COMMIT")
+            except BaseException:
+                await self._rollback(conn)
+                raise
+        finally:
+            await self._release(conn)
+
     async def _rollback(self, conn: Conn) -> None:
         status = conn.info.transaction_status
         if conn.closed or status in (TransactionStatus.IDLE, TransactionStatus.UNKNOWN):
@@ -483,37 +496,27 @@ class PostgresStore(Store):
     # end), so the deliveries of a node that died become claimable again when their lease runs out.
 
     async def append_events(self, events: Sequence[NewEvent], deliveries: Sequence[NewDelivery]) -> None:
-        event_rows = [
-            (e.id, e.event_id, e.account, e.region, e.bus, e.ingested_at, e.body, e.via) for e in events
-        ]
-        delivery_rows = [
-            (
-                d.id,
-                d.event_ref,
-                d.account,
-                d.region,
-                d.bus,
-                d.rule_arn,
-                d.target_id,
-                d.target_arn,
-                d.target,
-                d.state,
-                d.due_at,
-                0,
-                d.lease_owner,
-                d.created_at,
-                d.created_at,
-            )
-            for d in deliveries
-        ]
-        async with self._pipelined("READ COMMITTED") as conn:
-            cursor = conn.cursor()
-            if event_rows:
-                await cursor.executemany(INSERT_EVENT, event_rows)
-            if delivery_rows:
-                await cursor.executemany(INSERT_DELIVERY, delivery_rows)
+        # COPY: the cheapest way in for many rows, for the node's CPU and the database's. (COPY cannot be
+        # pipelined, hence round trips for BEGIN and each table.)
+        async with self._copying() as cursor:
+            if events:
+                async with cursor.copy(COPY_EVENTS) as copy:
+                    for e in events:
+                        await copy.write_row(
+                            (e.id, e.event_id, e.account, e.region, e.bus, e.ingested_at, e.body, e.via)
+                        )
+            if deliveries:
+                async with cursor.copy(COPY_DELIVERIES) as copy:
+                    for d in deliveries:
+                        await copy.write_row(
+                            (
+                                d.id, d.event_ref, d.account, d.region, d.bus, d.rule_arn, d.target_id,
+                                d.target_arn, d.target, d.state, d.due_at, d.attempts, d.lease_owner,
+                                d.created_at, d.created_at,
+                            )
+                        )  # fmt: skip
             if any(d.state == PENDING for d in deliveries):
-                await self.notify(conn, DELIVERIES_CHANNEL)  # wakes the other nodes' engines at commit
+                await self.notify(cursor.connection, DELIVERIES_CHANNEL)  # wakes other nodes at commit
 
     async def claim_deliveries(
         self,
