@@ -125,7 +125,13 @@ class TestIndexOrder:
         assert self.order(pattern) == ["source", "detail-type", "detail.c", "detail.b", "detail.a"]
 
     def test_fields_that_absence_may_satisfy_come_last_in_lexical_order(self) -> None:
-        pattern = {"d": [{"exists": False}], "b": ["x", {"exists": False}], "a": [{"prefix": "p"}], "c": ["x"], "source": ["s"]}
+        pattern = {
+            "d": [{"exists": False}],
+            "b": ["x", {"exists": False}],
+            "a": [{"prefix": "p"}],
+            "c": ["x"],
+            "source": ["s"],
+        }
         assert self.order(pattern) == ["source", "c", "a", "b", "d"]
 
 
@@ -178,3 +184,67 @@ class TestExplain:
 
     def test_mismatch_is_a_value(self) -> None:
         assert Mismatch("a", "[1]", (2,), "no value passes") == Mismatch("a", "[1]", (2,), "no value passes")
+
+
+def test_readers_need_no_lock_while_one_writer_changes_rules() -> None:
+    import sys
+    import threading
+
+    rules = RuleSet()
+    rules.add("stable", {"source": ["com.example.shop"], "detail": {"total": [{"numeric": [">", 100]}]}})
+    churned = [
+        pattern
+        for n in range(10)
+        for pattern in (
+            {"source": ["com.example.shop"], "detail": {"total": [{"numeric": [">", n, "<", n + 50]}]}},
+            {
+                "source": ["com.example.shop"],
+                "detail-type": [{"prefix": {"equals-ignore-case": "ORDER"[: n % 6] + "x" * n}}],
+            },
+            {
+                "detail": {
+                    "currency": [{"anything-but": [f"X{n}"]}],
+                    "customer": {"tier": [{"suffix": f"{n}"}]},
+                }
+            },
+            {"resources": [{"wildcard": f"arn:*:{n}*"}], "detail": {"missing": [{"exists": False}]}},
+        )
+    ]
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def writer() -> None:
+        step = 0
+        while not stop.is_set():
+            rules.add(f"w{step % 40}", churned[step % 40] if step % 3 else {"source": [f"s{step}"]})
+            rules.remove(f"w{(step + 20) % 40}")
+            step += 1
+
+    def reader() -> None:
+        try:
+            while not stop.is_set():
+                assert "stable" in rules.match(ORDER_PLACED)
+        except BaseException as error:  # reported below
+            failures.append(error)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    threads = [
+        threading.Thread(target=writer),
+        threading.Thread(target=reader),
+        threading.Thread(target=reader),
+    ]
+    try:
+        for thread in threads:
+            thread.start()
+        threading.Event().wait(1.0)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+        sys.setswitchinterval(interval)
+    assert failures == []
+    final = RuleSet()
+    for name in rules.names():
+        final.add(name, rules.pattern(name))
+    assert rules.match(ORDER_PLACED) == final.match(ORDER_PLACED)

@@ -186,6 +186,9 @@ class _Compiler:
                 else:
                     values.append(ExactString(text))
             elif token in tok.NUMBER_TOKENS:
+                # AWS's user guide says 300, 300.0 and 3.0e2 are not equal as values. Ruler, the engine, adds a
+                # numeric-equality test beside the literal, and AWS does what Ruler does: the recorded case
+                # `number_comparison_float` has [300] match 300.0. We follow AWS's behaviour, not its docs.
                 text = tokens.text()
                 number = comparable_text(text)
                 if number is not None:

@@ -241,16 +241,15 @@ class _TextIndex:
                     self.fold_exact = {}
                 self.fold_exact[key] = (*self.fold_exact.get(key, ()), (test, node))
             else:
-                if isinstance(test, PrefixIgnoreCase):
-                    if self.fold_prefix is _NO_ENTRIES:
-                        self.fold_prefix = {}
-                    tables = self.fold_prefix
-                else:
-                    if self.fold_suffix is _NO_ENTRIES:
-                        self.fold_suffix = {}
-                    tables = self.fold_suffix
+                # The table of lengths is iterated by readers: it is replaced, not changed in place.
+                prefix = isinstance(test, PrefixIgnoreCase)
+                tables = dict(self.fold_prefix if prefix else self.fold_suffix)
                 table = tables.setdefault(len(key), {})
                 table[key] = (*table.get(key, ()), (test, node))
+                if prefix:
+                    self.fold_prefix = tables
+                else:
+                    self.fold_suffix = tables
         elif isinstance(test, Wildcard):
             if self.wildcards is _NO_LENGTHS:
                 self.wildcards = _Lengths()
@@ -290,7 +289,11 @@ class _TextIndex:
                 else:
                     table.pop(key, None)
                     if not isinstance(test, EqualsIgnoreCase) and not table:
-                        tables.pop(len(key), None)
+                        smaller = {size: t for size, t in tables.items() if size != len(key)}
+                        if isinstance(test, PrefixIgnoreCase):
+                            self.fold_prefix = smaller
+                        else:
+                            self.fold_suffix = smaller
         elif isinstance(test, Wildcard):
             self.wildcards.remove(java_utf8(wildcard_parts(test.pattern)[0]), node)
             self.slow = tuple(e for e in self.slow if e != (test, node))
@@ -444,21 +447,23 @@ def _normalized(test: Test) -> Test | None:
 class _NumberIndex:
     """Numeric tests of an edge (for fields Ruler reads numerically): equal values and sorted ranges."""
 
-    __slots__ = ("anything_buts", "equals", "lows", "ranges")
+    __slots__ = ("anything_buts", "equals", "ranges")
 
     def __init__(self) -> None:
         self.equals: dict[float, tuple[_Node, ...]] = {}
-        self.ranges: list[tuple[float, NumericRange, _Node]] = []  # sorted by low bound
-        self.lows: list[float] = []
+        # Ranges sorted by low bound, with the list of those bounds: one value, replaced as a whole.
+        self.ranges: tuple[list[float], list[tuple[float, NumericRange, _Node]]] = ([], [])
         self.anything_buts: tuple[tuple[frozenset[float], _Node], ...] = ()
 
     def add(self, test: Test, node: _Node) -> None:
         if isinstance(test, NumericEquals):
             _add_to(self.equals, test.value, node)
         elif isinstance(test, NumericRange):
-            at = bisect.bisect_right(self.lows, test.low)
-            self.lows.insert(at, test.low)
-            self.ranges.insert(at, (test.low, test, node))
+            # Readers slice both lists together: build new ones rather than change them under a reader.
+            lows, ranges = self.ranges
+            at = bisect.bisect_right(lows, test.low)
+            ranges = [*ranges[:at], (test.low, test, node), *ranges[at:]]
+            self.ranges = ([entry[0] for entry in ranges], ranges)
         else:
             self.anything_buts = (*self.anything_buts, (test.numbers, node))  # type: ignore[attr-defined]
 
@@ -466,11 +471,8 @@ class _NumberIndex:
         if isinstance(test, NumericEquals):
             _remove_from(self.equals, test.value, node)
         elif isinstance(test, NumericRange):
-            for at, (_, candidate, owner) in enumerate(self.ranges):
-                if owner is node and candidate == test:
-                    del self.ranges[at]
-                    del self.lows[at]
-                    break
+            ranges = [entry for entry in self.ranges[1] if not (entry[2] is node and entry[1] == test)]
+            self.ranges = ([entry[0] for entry in ranges], ranges)
         else:
             entry = (test.numbers, node)  # type: ignore[attr-defined]
             self.anything_buts = tuple(e for e in self.anything_buts if e != entry)
@@ -479,8 +481,9 @@ class _NumberIndex:
         hit = self.equals.get(number)
         if hit:
             out.extend(hit)
-        if self.ranges:
-            for _, test, node in self.ranges[: bisect.bisect_right(self.lows, number)]:
+        lows, ranges = self.ranges
+        if ranges:
+            for _, test, node in ranges[: bisect.bisect_right(lows, number)]:
                 if test.contains(number):
                     out.append(node)
         for numbers, node in self.anything_buts:
@@ -572,7 +575,7 @@ class _Edge:
             and not self.absent
             and not self.ip
             and not (
-                self.numbers and (self.numbers.equals or self.numbers.ranges or self.numbers.anything_buts)
+                self.numbers and (self.numbers.equals or self.numbers.ranges[1] or self.numbers.anything_buts)
             )
             and not (self.number_text and self.number_text.used)
         )

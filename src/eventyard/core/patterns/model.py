@@ -253,7 +253,21 @@ class Predicate:
         object.__setattr__(self, "value_tests", tuple(ordered))
 
     def describe(self) -> str:
-        return "[" + ", ".join(t.describe() for t in sorted(self.tests, key=_test_order)) + "]"
+        """The tests as pattern JSON; a number literal shows once, not as its two tests."""
+        literals = {t.text for t in self.tests if isinstance(t, ExactLiteral)}
+        shown = [
+            t
+            for t in sorted(self.tests, key=_test_order)
+            if not (isinstance(t, NumericEquals) and any(_same_number(text, t.value) for text in literals))
+        ]
+        return "[" + ", ".join(t.describe() for t in shown) + "]"
+
+
+def _same_number(text: str, value: float) -> bool:
+    try:
+        return float(text) == value
+    except ValueError:
+        return False
 
 
 def _test_order(test: Test) -> tuple[str, str]:

@@ -5,6 +5,10 @@ comparison only if the double's shortest decimal form (Java's ``BigDecimal.value
 value as the text: ``0.1`` and ``1e30`` qualify, ``1.00000000000000001``, ``9007199254740993`` and ``1e400``
 do not. In a pattern such a number is refused by ``numeric`` and ``anything-but`` ("Cannot compare number");
 in an event it simply takes part in no numeric comparison.
+
+AWS's user guide (2023 text) still limits numeric matching to -5.0e9..+5.0e9 with six decimals; the engine
+has since compared any double. We take the engine's range, a superset: no pattern within the documented
+range is refused, and patterns beyond it behave as current Ruler makes them behave.
 """
 
 from __future__ import annotations
