@@ -45,6 +45,8 @@ STATUSES = ["placed", "paid", "shipped", "cancelled", "refunded", "pending"]
 CURRENCIES = ["EUR", "USD", "GBP", "JPY"]
 TIERS = ["gold", "silver", "bronze", "platinum"]
 COUNTRIES = ["DE", "FR", "US", "GB", "JP", "IT"]
+DOMAINS = ["example.com", "example.org", "mail.test"]
+PERIODS = ["daily", "weekly", "adhoc"]
 
 
 def source_name(index: int) -> str:
@@ -75,7 +77,7 @@ def make_event(rnd: random.Random, sources: int) -> dict[str, Any]:
                 "id": f"cust-{rnd.randrange(10**6)}",
                 "tier": rnd.choice(TIERS),
                 "country": rnd.choice(COUNTRIES).lower() if rnd.random() < 0.3 else rnd.choice(COUNTRIES),
-                "email": f"user{rnd.randrange(10**5)}@{rnd.choice(['example.com', 'example.org', 'mail.test'])}",
+                "email": f"user{rnd.randrange(10**5)}@{rnd.choice(DOMAINS)}",
             },
             "items": [
                 {
@@ -92,8 +94,17 @@ def make_event(rnd: random.Random, sources: int) -> dict[str, Any]:
                     "postcode": f"{rnd.randrange(10**5):05d}",
                 },
             },
-            "sourceIp": f"{rnd.choice([10, 172, 192])}.{rnd.randrange(256)}.{rnd.randrange(256)}.{rnd.randrange(256)}",
-            "path": f"/exports/{rnd.choice(['daily', 'weekly', 'adhoc'])}/{rnd.choice(['orders', 'refunds'])}-{rnd.randrange(100)}.csv",
+            "sourceIp": ".".join(
+                str(part)
+                for part in (
+                    rnd.choice([10, 172, 192]),
+                    rnd.randrange(256),
+                    rnd.randrange(256),
+                    rnd.randrange(256),
+                )
+            ),
+            "path": f"/exports/{rnd.choice(PERIODS)}/"
+            f"{rnd.choice(['orders', 'refunds'])}-{rnd.randrange(100)}.csv",
             "tags": rnd.sample(
                 ["priority", "gift", "b2b", "marketplace", "subscription", "promo"], k=rnd.randint(0, 3)
             ),
@@ -300,7 +311,8 @@ def churn(count: int, samples: int, freeze: bool, rules_per_source: int) -> dict
 def print_churn(changes: dict[str, float], label: str) -> None:
     print(
         f"{changes['rules']} rules, {label}: "
-        f"add {changes['add_ms_median']:.3f} ms median, {changes['add_ms_p99']:.3f} p99, {changes['add_ms_max']:.3f} max | "
+        f"add {changes['add_ms_median']:.3f} ms median, {changes['add_ms_p99']:.3f} p99, "
+        f"{changes['add_ms_max']:.3f} max | "
         f"replace {changes['replace_ms_median']:.3f} ms median | "
         f"remove {changes['remove_ms_median']:.3f} ms median, {changes['remove_ms_p99']:.3f} p99, "
         f"{changes['remove_ms_max']:.3f} max"
@@ -353,10 +365,12 @@ def main() -> None:
 
     load = os.getloadavg()
     print(
-        f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs, load {load[0]:.1f}"
+        f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs, "
+        f"load {load[0]:.1f}"
     )
     print(
-        f"events: {args.events} pre-generated envelopes of ~{len(json.dumps(make_event(random.Random(1), 10)))} bytes"
+        f"events: {args.events} pre-generated envelopes of "
+        f"~{len(json.dumps(make_event(random.Random(1), 10)))} bytes"
     )
     print("timing: CPU seconds of this process, best of", args.rounds, "rounds")
     self_check()

@@ -42,7 +42,8 @@ def test_the_event_is_checked_before_the_pattern(events: Any) -> None:
     [
         '{"id": "1", "account": "1", "source": "s", "time": "t", "region": "r"}',  # no detail-type
         '[{"id": "1"}]',
-        '{"id": "1", "account": "1", "source": "s", "time": "t", "region": "r", "detail-type": "d", "x": NaN}',
+        '{"id": "1", "account": "1", "source": "s", "time": "t", "region": "r", "detail-type": "d", '
+        '"x": NaN}',
     ],
 )
 def test_events_aws_refuses(events: Any, event: str) -> None:

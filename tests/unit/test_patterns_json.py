@@ -1,4 +1,4 @@
-"""Broken pattern JSON is refused in Jackson's words, as EventBridge (which reads patterns with Jackson) does."""
+"""Broken pattern JSON is refused in Jackson's words, as EventBridge (which reads patterns with it) does."""
 
 from __future__ import annotations
 
@@ -43,12 +43,13 @@ def reason(text: str) -> str:
         ),
         (
             '{"a": [1e]}',
-            "Unexpected character (']' (code 93)) in numeric value: Exponent indicator not followed by a digit",
+            "Unexpected character (']' (code 93)) in numeric value: "
+            "Exponent indicator not followed by a digit",
         ),
         (
             '{"a": [-x]}',
-            "Unexpected character ('x' (code 120)) in numeric value: expected digit (0-9) to follow minus sign, "
-            "for valid numeric value",
+            "Unexpected character ('x' (code 120)) in numeric value: "
+            "expected digit (0-9) to follow minus sign, for valid numeric value",
         ),
         # structure
         ('{"a": ["x",]}', f"Unexpected character (']' (code 93)): expected a valid value {TOKENS}"),
@@ -97,27 +98,30 @@ def reason(text: str) -> str:
         ),
         (
             '{"a": ["x\ny"]}',
-            "Illegal unquoted character ((CTRL-CHAR, code 10)): has to be escaped using backslash to be included "
-            "in string value",
+            "Illegal unquoted character ((CTRL-CHAR, code 10)): "
+            "has to be escaped using backslash to be included in string value",
         ),
         (
             '{"a\tb": ["x"]}',
-            "Illegal unquoted character ((CTRL-CHAR, code 9)): has to be escaped using backslash to be included in name",
+            "Illegal unquoted character ((CTRL-CHAR, code 9)): "
+            "has to be escaped using backslash to be included in name",
         ),
         # between tokens
         (
             '{"a":\x01["x"]}',
-            "Illegal character ((CTRL-CHAR, code 1)): only regular white space (\\r, \\n or \\t) is allowed between tokens",
+            "Illegal character ((CTRL-CHAR, code 1)): "
+            "only regular white space (\\r, \\n or \\t) is allowed between tokens",
         ),
         (
             '{"a": // note\n ["x"]}',
-            "Unexpected character ('/' (code 47)): maybe a (non-standard) comment? (not recognized as one since "
-            "Feature 'ALLOW_COMMENTS' not enabled for parser)",
+            "Unexpected character ('/' (code 47)): maybe a (non-standard) comment? "
+            "(not recognized as one since Feature 'ALLOW_COMMENTS' not enabled for parser)",
         ),
         ("123x", "Unexpected character ('x' (code 120)): Expected space separating root-level values"),
         (
             "]",
-            "Unexpected close marker ']': expected '}' (for root starting at [Source: (String)\"]\"; line: 1, column: 0])",
+            "Unexpected close marker ']': expected '}' "
+            '(for root starting at [Source: (String)"]"; line: 1, column: 0])',
         ),
     ],
 )
@@ -130,7 +134,8 @@ def test_long_sources_are_quoted_up_to_500_characters() -> None:
     quoted = text[:500]
     assert reason(text) == (
         "Unexpected end-of-input: expected close marker for Object "
-        f'(start marker at [Source: (String)"{quoted}"[truncated {len(text) - 500} chars]; line: 1, column: 1])'
+        f'(start marker at [Source: (String)"{quoted}"[truncated {len(text) - 500} chars]; '
+        "line: 1, column: 1])"
     )
 
 

@@ -1,4 +1,4 @@
-"""RuleSet as the server uses it (add, replace, remove, match) and explain as people debugging a rule use it."""
+"""RuleSet as the server uses it (add, replace, remove, match), and explain as someone debugging a rule."""
 
 from __future__ import annotations
 

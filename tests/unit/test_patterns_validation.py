@@ -169,11 +169,13 @@ class TestAnythingBut:
             ('[["a"]]', "Inside anything but list, start|null|boolean is not supported."),
             (
                 '["a", 1]',
-                "Inside anything but list, either all values are number or string, mixed type is not supported",
+                "Inside anything but list, either all values are number or string, "
+                "mixed type is not supported",
             ),
             (
                 "[]",
-                "Inside anything but list, either all values are number or string, mixed type is not supported",
+                "Inside anything but list, either all values are number or string, "
+                "mixed type is not supported",
             ),
             ("1e400", "Cannot compare number : 1e400"),
             ("[1, 1e400]", "Cannot compare number : 1e400"),

@@ -10,8 +10,8 @@ matching an event field named ``$or``. We do the same, and when both compilers r
 the JSON compiler's reason, which is what EventBridge returns (conformance case
 ``content_anything_suffix_ignorecase_EXC``: the legacy compiler would have said something else).
 
-On top of Ruler, EventBridge refuses a pattern whose ``$or`` expand into more than 1000 combinations, and Ruler
-refuses a combination of more than 256 fields.
+On top of Ruler, EventBridge refuses a pattern whose ``$or`` expand into more than 1000 combinations, and
+Ruler refuses a combination of more than 256 fields.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from eventyard.core.patterns.model import (
     PrefixIgnoreCase,
     Suffix,
     SuffixIgnoreCase,
-    Test,
+    ValueTest,
     Wildcard,
     path_sort_key,
 )
@@ -66,7 +66,7 @@ RESERVED_IN_OR = frozenset(
     }
 )  # fmt: skip
 
-Rule = dict[str, list[Test]]
+Rule = dict[str, list[ValueTest]]
 
 
 def _barf(reason: str) -> None:
@@ -171,7 +171,7 @@ class _Compiler:
 
     def _write_rules(self, rules: list[Rule], name: str) -> None:
         tokens = self.tokens
-        values: list[Test] = []
+        values: list[ValueTest] = []
         while True:
             token = tokens.next_token()
             if token == tok.END_ARRAY:
@@ -186,9 +186,10 @@ class _Compiler:
                 else:
                     values.append(ExactString(text))
             elif token in tok.NUMBER_TOKENS:
-                # AWS's user guide says 300, 300.0 and 3.0e2 are not equal as values. Ruler, the engine, adds a
-                # numeric-equality test beside the literal, and AWS does what Ruler does: the recorded case
-                # `number_comparison_float` has [300] match 300.0. We follow AWS's behaviour, not its docs.
+                # AWS's user guide says 300, 300.0 and 3.0e2 are not equal as values. Ruler, the engine,
+                # adds a numeric-equality test beside the literal, and AWS does what Ruler does: the
+                # recorded case `number_comparison_float` has [300] match 300.0. We follow AWS's
+                # behaviour, not its docs.
                 text = tokens.text()
                 number = comparable_text(text)
                 if number is not None:
@@ -214,7 +215,7 @@ class _Compiler:
             _barf(reason)
         return self.tokens.text()
 
-    def _match_expression(self) -> Test:
+    def _match_expression(self) -> ValueTest:
         tokens = self.tokens
         if tokens.next_token() != tok.FIELD_NAME:
             _barf("Match expression name not found")
@@ -226,7 +227,7 @@ class _Compiler:
             raise AssertionError  # unreachable
         return handler(self)
 
-    def _prefix(self) -> Test:
+    def _prefix(self) -> ValueTest:
         token = self.tokens.next_token()
         if token == tok.START_OBJECT:
             return self._ignore_case_expression("Prefix", "prefix", PrefixIgnoreCase)
@@ -236,7 +237,7 @@ class _Compiler:
         self._expect_end()
         return test
 
-    def _suffix(self) -> Test:
+    def _suffix(self) -> ValueTest:
         token = self.tokens.next_token()
         if token == tok.START_OBJECT:
             return self._ignore_case_expression("Suffix", "suffix", SuffixIgnoreCase)
@@ -246,7 +247,7 @@ class _Compiler:
         self._expect_end()
         return test
 
-    def _ignore_case_expression(self, title: str, kind: str, make: Callable[[str], Test]) -> Test:
+    def _ignore_case_expression(self, title: str, kind: str, make: Callable[[str], ValueTest]) -> ValueTest:
         tokens = self.tokens
         if tokens.next_token() != tok.FIELD_NAME:
             _barf(f"{title} expression name not found")
@@ -258,12 +259,12 @@ class _Compiler:
         self._expect_end()
         return test
 
-    def _equals_ignore_case(self) -> Test:
+    def _equals_ignore_case(self) -> ValueTest:
         test = EqualsIgnoreCase(self._string_operand("equals-ignore-case match pattern must be a string"))
         self._expect_end()
         return test
 
-    def _wildcard(self) -> Test:
+    def _wildcard(self) -> ValueTest:
         text = self._string_operand("wildcard match pattern must be a string")
         problem = wildcard_error(text)
         if problem:
@@ -271,16 +272,16 @@ class _Compiler:
         self._expect_end()
         return Wildcard(text)
 
-    def _cidr(self) -> Test:
+    def _cidr(self) -> ValueTest:
         text = self._string_operand("prefix match pattern must be a string")  # sic: Ruler's words
         size, low, high = parse_cidr(text)
         self._expect_end()
         return IpRange(size, low, high, text)
 
-    def _exists(self) -> Test:
+    def _exists(self) -> ValueTest:
         token = self.tokens.next_token()
         if token == tok.VALUE_TRUE:
-            test: Test = Exists()
+            test: ValueTest = Exists()
         elif token == tok.VALUE_FALSE:
             test = Absent()
         else:
@@ -290,7 +291,7 @@ class _Compiler:
 
     # -- numeric -------------------------------------------------------------------------------------
 
-    def _numeric(self) -> Test:
+    def _numeric(self) -> ValueTest:
         if self.tokens.next_token() != tok.START_ARRAY:
             _barf("Value of numeric must be an array.")
         test = self._numeric_terms()
@@ -303,14 +304,14 @@ class _Compiler:
             _barf(f"Cannot compare number : {text}")
         return number  # type: ignore[return-value]
 
-    def _range(self, low: str | None, low_open: bool, high: str | None, high_open: bool) -> Test:
+    def _range(self, low: str | None, low_open: bool, high: str | None, high_open: bool) -> ValueTest:
         bottom = -MAX_DOUBLE if low is None else self._number(low)
         top = MAX_DOUBLE if high is None else self._number(high)
         if bottom >= top:
             _barf("Bottom must be less than top")
         return NumericRange(bottom, low_open, top, high_open)
 
-    def _numeric_terms(self) -> Test:
+    def _numeric_terms(self) -> ValueTest:
         tokens = self.tokens
         if tokens.next_token() != tok.VALUE_STRING:
             _barf(f"Invalid member in numeric match: {tokens.text()}")
@@ -339,7 +340,7 @@ class _Compiler:
         _barf(f"Unrecognized numeric range operator: {operator}")
         raise AssertionError  # unreachable
 
-    def _complete_range(self, token: int, bottom: str, bottom_open: bool) -> Test:
+    def _complete_range(self, token: int, bottom: str, bottom_open: bool) -> ValueTest:
         tokens = self.tokens
         if token != tok.VALUE_STRING:
             _barf(f"Bad value in numeric range: {tokens.text()}")
@@ -358,7 +359,7 @@ class _Compiler:
 
     # -- anything-but --------------------------------------------------------------------------------
 
-    def _anything_but(self) -> Test:
+    def _anything_but(self) -> ValueTest:
         tokens = self.tokens
         kind: str | None = None
         token = tokens.next_token()
@@ -377,7 +378,7 @@ class _Compiler:
             self._expect_end("Too many elements in numeric expression")
         return test
 
-    def _anything_but_values(self, token: int) -> Test:
+    def _anything_but_values(self, token: int) -> ValueTest:
         tokens = self.tokens
         if token == tok.VALUE_STRING:
             return AnythingBut(frozenset({tokens.text()}), frozenset())
@@ -399,17 +400,20 @@ class _Compiler:
                 _barf("Inside anything but list, start|null|boolean is not supported.")
         if bool(strings) == bool(numbers):
             _barf(
-                "Inside anything but list, either all values are number or string, mixed type is not supported"
+                "Inside anything but list, either all values are number or string, "
+                "mixed type is not supported"
             )
         return AnythingBut(frozenset(strings), frozenset(numbers))
 
     _SET_TYPE_ERRORS = {
-        "equals-ignore-case": "Inside anything-but/equals-ignore-case list, number|start|null|boolean is not supported.",
+        "equals-ignore-case": (
+            "Inside anything-but/equals-ignore-case list, number|start|null|boolean is not supported."
+        ),
         "wildcard": "wildcard match pattern must be a string",
         "prefix": "prefix/suffix match pattern must be a string",
         "suffix": "prefix/suffix match pattern must be a string",
     }
-    _SET_TESTS: dict[str, Callable[[frozenset[str]], Test]] = {
+    _SET_TESTS: dict[str, Callable[[frozenset[str]], ValueTest]] = {
         "equals-ignore-case": AnythingButIgnoreCase,
         "wildcard": AnythingButWildcard,
         "prefix": AnythingButPrefix,
@@ -422,7 +426,7 @@ class _Compiler:
             _barf("Null prefix/suffix not allowed")
         return text
 
-    def _anything_but_set(self, token: int, kind: str) -> Test:
+    def _anything_but_set(self, token: int, kind: str) -> ValueTest:
         tokens = self.tokens
         values: list[str] = []
         if token == tok.START_ARRAY:
@@ -441,7 +445,7 @@ class _Compiler:
                     _barf(problem)
         return self._SET_TESTS[kind](frozenset(values))
 
-    _operators: dict[str, Callable[[_Compiler], Test]] = {
+    _operators: dict[str, Callable[[_Compiler], ValueTest]] = {
         "prefix": _prefix,
         "suffix": _suffix,
         "numeric": _numeric,

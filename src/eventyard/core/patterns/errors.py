@@ -46,7 +46,7 @@ class PatternFormatError(Exception):
 
 
 class PatternValueError(Exception):
-    """Internal: a refusal Ruler raises as IllegalArgumentException, which its legacy fallback does not catch."""
+    """Internal: a refusal Ruler raises as IllegalArgumentException (its legacy retry does not catch it)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)

@@ -37,7 +37,7 @@ from eventyard.core.patterns.model import (
     PrefixIgnoreCase,
     Suffix,
     SuffixIgnoreCase,
-    Test,
+    ValueTest,
     Wildcard,
 )
 from eventyard.core.patterns.numbers import comparable_value, number_text
@@ -68,7 +68,7 @@ def literal_text(value: Any) -> str | None:
     return number_text(value)
 
 
-def _plain_accepts(test: Test, value: Any) -> bool:
+def _plain_accepts(test: ValueTest, value: Any) -> bool:
     """Whether `test` accepts `value` when Ruler compares the value's own JSON text."""
     is_string = type(value) is str
     if is_string:
@@ -102,7 +102,7 @@ def _plain_accepts(test: Test, value: Any) -> bool:
     return False  # numeric and IP tests never accept a value read as text
 
 
-def _anything_but_set_accepts(test: Test, value: Any, is_string: bool) -> bool:
+def _anything_but_set_accepts(test: ValueTest, value: Any, is_string: bool) -> bool:
     values: frozenset[str] = test.values  # type: ignore[attr-defined]
     if not values:
         return False  # Ruler stores nothing for an empty list, so nothing can match it
@@ -119,7 +119,7 @@ def _anything_but_set_accepts(test: Test, value: Any, is_string: bool) -> bool:
     raise AssertionError(test)
 
 
-def _rewritten_accepts(test: Test, number: float | None, address: tuple[int, int] | None) -> bool:
+def _rewritten_accepts(test: ValueTest, number: float | None, address: tuple[int, int] | None) -> bool:
     """Whether `test` accepts a value Ruler has rewritten as a number or as an IP address.
 
     The rewritten text starts with no quote, so only numeric tests (for a number), IP tests (for an address),

@@ -1,17 +1,18 @@
-"""RuleSet: many patterns compiled into one index, so that matching an event costs little more with more rules.
+"""RuleSet: many patterns compiled into one index, so that matching costs little more with more rules.
 
 The index is event-ruler's state machine in Python terms. Every branch of every rule is a path through a
 tree of nodes: from a node, an *edge* is labelled with a field path (``source``), and leads, through the
 field's predicate, to a child node; branches share nodes as long as they share their leading (path,
-predicate) pairs, in Ruler's field order. An edge indexes its children's tests by value: exact strings in a
-dict, prefixes and suffixes in dicts by length, case-insensitive values by a folded key, numbers by value and
-sorted ranges, and so on. A node where a branch ends names its rule.
+predicate) pairs, in the order `index_order` gives a branch's fields (the most selective first). An edge
+indexes its children's tests by value: exact strings in a dict, prefixes and suffixes in dicts by length,
+case-insensitive values by a folded key, numbers by value and sorted ranges, and so on. A node where a branch
+ends names its rule.
 
 Matching flattens only the parts of the event some rule looks at (other keys are skipped unread), then walks
 the tree from the root: at each node, for each edge, the event's values at the edge's path are looked up in
 the edge's index, and the walk continues from every child reached, carrying the array membership of the
-values used so far (Ruler's array consistency) and checking ``exists: false`` against it. The cost is the
-number of (node, edge) pairs the event's values actually reach, not the number of rules.
+values used so far (Ruler's array consistency), against which ``exists: false`` is judged as Ruler judges it.
+The cost is the number of (node, edge) pairs the event's values actually reach, not the number of rules.
 
 Adding or removing a rule touches only the nodes and index entries of its own branches. One writer at a time:
 a reader running concurrently sees the index before or after each step of a change, never a torn structure
@@ -50,7 +51,7 @@ from eventyard.core.patterns.model import (
     PrefixIgnoreCase,
     Suffix,
     SuffixIgnoreCase,
-    Test,
+    ValueTest,
     Wildcard,
     path_sort_key,
 )
@@ -179,7 +180,10 @@ class _Lengths:
             self.items = tuple(sorted(self.tables.items(), key=lambda item: item[0]))
 
 
-_NO_LENGTHS = _Lengths()  # shared and never written: `add` replaces it first
+_NO_LENGTHS = _Lengths()
+_Folded = dict[
+    str, tuple[tuple[ValueTest, "_Node"], ...]
+]  # folded key -> (case-insensitive test, child)  # shared and never written: `add` replaces it first
 
 
 class _TextIndex:
@@ -204,19 +208,19 @@ class _TextIndex:
         # Containers start as shared empty ones and get their own on first use: an index holds tens of
         # thousands of these, and every container is one more object for Python's garbage collector.
         self.strings: dict[str, tuple[_Node, ...]] = {}
-        self.literals: dict[str, tuple[_Node, ...]] = _NO_ENTRIES  # type: ignore[assignment]
+        self.literals: dict[str, tuple[_Node, ...]] = _NO_ENTRIES
         self.prefixes = _NO_LENGTHS
         self.suffixes = _NO_LENGTHS
-        self.fold_exact: dict[str, tuple[tuple[Test, _Node], ...]] = _NO_ENTRIES  # type: ignore[assignment]
-        self.fold_prefix: dict[int, dict[str, tuple[tuple[Test, _Node], ...]]] = _NO_ENTRIES  # type: ignore[assignment]
-        self.fold_suffix: dict[int, dict[str, tuple[tuple[Test, _Node], ...]]] = _NO_ENTRIES  # type: ignore[assignment]
+        self.fold_exact: _Folded = _NO_ENTRIES
+        self.fold_prefix: dict[int, _Folded] = _NO_ENTRIES
+        self.fold_suffix: dict[int, _Folded] = _NO_ENTRIES
         self.wildcards = _NO_LENGTHS  # keyed by the literal text before the first `*`
-        self.slow: tuple[tuple[Test, _Node], ...] = ()  # tests with no key: checked one by one
+        self.slow: tuple[tuple[ValueTest, _Node], ...] = ()  # tests with no key: checked one by one
         self.exists: tuple[_Node, ...] = ()
-        self.anything_buts: tuple[tuple[Test, _Node], ...] = ()
+        self.anything_buts: tuple[tuple[ValueTest, _Node], ...] = ()
         self.used = 0
 
-    def add(self, test: Test, node: _Node) -> None:
+    def add(self, test: ValueTest, node: _Node) -> None:
         self.used += 1
         if isinstance(test, ExactString):
             _add_to(self.strings, java_utf8(test.value), node)
@@ -262,7 +266,7 @@ class _TextIndex:
         else:
             raise AssertionError(test)
 
-    def remove(self, test: Test, node: _Node) -> None:
+    def remove(self, test: ValueTest, node: _Node) -> None:
         self.used -= 1
         if isinstance(test, ExactString):
             _remove_from(self.strings, java_utf8(test.value), node)
@@ -340,9 +344,8 @@ class _TextIndex:
             if self.fold_exact or self.fold_prefix or self.fold_suffix:
                 self._match_folded(value, out)
             if self.slow:
-                candidates: set[int] | None = None
+                candidates: set[int] = set()
                 if self.wildcards.items:
-                    candidates = set()
                     for size, table in self.wildcards.items:
                         if size > length:
                             break
@@ -350,7 +353,7 @@ class _TextIndex:
                             candidates.add(id(node))
                 for test, node in self.slow:
                     if isinstance(test, Wildcard):
-                        if id(node) in candidates and wildcard_regex(test.pattern).fullmatch(value):  # type: ignore[operator]
+                        if id(node) in candidates and wildcard_regex(test.pattern).fullmatch(value):
                             out.append(node)
                     elif _case_test_accepts(test, value):
                         out.append(node)
@@ -369,21 +372,24 @@ class _TextIndex:
         folded = fold_value(value)
         length = len(folded)
         for test, node in self.fold_exact.get(folded, ()):
-            if equals_ignore_case(case_positions(test.value), value):  # type: ignore[attr-defined]
+            positions = case_positions(test.value)  # type: ignore[attr-defined]
+            if equals_ignore_case(positions, value):
                 out.append(node)
         for size, table in self.fold_prefix.items():
             if size <= length:
                 for test, node in table.get(folded[:size], ()):
-                    if starts_with_ignore_case(case_positions(test.value), value):  # type: ignore[attr-defined]
+                    positions = case_positions(test.value)  # type: ignore[attr-defined]
+                    if starts_with_ignore_case(positions, value):
                         out.append(node)
         for size, table in self.fold_suffix.items():
             if size <= length:
                 for test, node in table.get(folded[length - size :], ()):
-                    if ends_with_ignore_case(case_positions(test.value), value):  # type: ignore[attr-defined]
+                    positions = case_positions(test.value)  # type: ignore[attr-defined]
+                    if ends_with_ignore_case(positions, value):
                         out.append(node)
 
     def rewritten(self, out: list[_Node]) -> None:
-        """Append the children that accept a value Ruler has rewritten (a number, an IP): exists, anything-but."""
+        """Append the children that accept a value Ruler has rewritten (a number, an IP address)."""
         if self.exists:
             out.extend(self.exists)
         for _test, node in self.anything_buts:
@@ -400,7 +406,7 @@ def _literal(value: Any) -> str:
     return number_text(value)
 
 
-def _case_test_accepts(test: Test, value: str) -> bool:
+def _case_test_accepts(test: ValueTest, value: str) -> bool:
     positions = case_positions(test.value)  # type: ignore[attr-defined]
     if isinstance(test, EqualsIgnoreCase):
         return equals_ignore_case(positions, value)
@@ -409,7 +415,7 @@ def _case_test_accepts(test: Test, value: str) -> bool:
     return ends_with_ignore_case(positions, value)
 
 
-def _anything_but_accepts(test: Test, value: Any) -> bool:
+def _anything_but_accepts(test: ValueTest, value: Any) -> bool:
     """Whether an anything-but test accepts a value read as text (it is only registered if non-empty)."""
     if type(value) is not str:
         return True
@@ -429,7 +435,7 @@ def _anything_but_accepts(test: Test, value: Any) -> bool:
     raise AssertionError(test)
 
 
-def _normalized(test: Test) -> Test | None:
+def _normalized(test: ValueTest) -> ValueTest | None:
     """The test as the index stores it (strings as Java's UTF-8 sees them), or None if it can never match."""
     if isinstance(test, AnythingBut):
         if any(not s.isascii() for s in test.strings):
@@ -455,7 +461,7 @@ class _NumberIndex:
         self.ranges: tuple[list[float], list[tuple[float, NumericRange, _Node]]] = ([], [])
         self.anything_buts: tuple[tuple[frozenset[float], _Node], ...] = ()
 
-    def add(self, test: Test, node: _Node) -> None:
+    def add(self, test: ValueTest, node: _Node) -> None:
         if isinstance(test, NumericEquals):
             _add_to(self.equals, test.value, node)
         elif isinstance(test, NumericRange):
@@ -467,7 +473,7 @@ class _NumberIndex:
         else:
             self.anything_buts = (*self.anything_buts, (test.numbers, node))  # type: ignore[attr-defined]
 
-    def remove(self, test: Test, node: _Node) -> None:
+    def remove(self, test: ValueTest, node: _Node) -> None:
         if isinstance(test, NumericEquals):
             _remove_from(self.equals, test.value, node)
         elif isinstance(test, NumericRange):
@@ -663,6 +669,9 @@ class RuleSet:
     Adding a rule under a name already present replaces that rule. Patterns are given as JSON text, Python
     values or compiled `Pattern`s; events as dicts (matched as they are) or JSON text. Matching agrees with
     `matches` for every rule. Not for concurrent writers; readers need no lock.
+
+    A set holds about 18 objects per rule for Python's garbage collector to walk; a process holding tens of
+    thousands of rules can call ``gc.freeze()`` once they are loaded to keep full collections short.
     """
 
     def __init__(self) -> None:

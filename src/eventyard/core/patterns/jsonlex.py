@@ -1,12 +1,13 @@
 """A pull tokenizer for pattern JSON that fails where, and in the words, Jackson's parser fails.
 
 EventBridge compiles a pattern with event-ruler, which reads it token by token from a Jackson ``JsonParser``
-and stops at the first problem, whether Jackson's (``Unrecognized token 'this': was expecting ...``) or its own
-(``Empty arrays are not allowed``). To say the same thing for the same text, the compiler here pulls tokens
-from this class, which copies the behaviour of Jackson's ``ReaderBasedJsonParser`` with default features:
-no comments, no single quotes, no NaN, no leading zeros or plus signs, no trailing commas, duplicate keys
-allowed. As in Jackson, a field's value is read together with its name, a string's content is decoded only
-when asked for (or when skipped by the next token), and nothing after the root value is read.
+and stops at the first problem, whether Jackson's (``Unrecognized token 'this': was expecting ...``) or
+its own (``Empty arrays are not allowed``). To say the same thing for the same text, the compiler here
+pulls tokens from this class, which copies the behaviour of Jackson's ``ReaderBasedJsonParser`` with
+default features: no comments, no single quotes, no NaN, no leading zeros or plus signs, no trailing
+commas, duplicate keys allowed. As in Jackson, a field's value is read together with its name, a string's
+content is decoded only when asked for (or when skipped by the next token), and nothing after the root value
+is read.
 """
 
 from __future__ import annotations
@@ -122,7 +123,7 @@ class Tokenizer:
         return self._name or ""
 
     def text(self) -> str:
-        """The current token's text: a string's decoded content, a number's literal, ``{`` for START_OBJECT."""
+        """The current token's text: a string's decoded content, a number's literal, ``{`` for an object."""
         token = self.current
         if token == FIELD_NAME:
             return self._name or ""
@@ -277,7 +278,7 @@ class Tokenizer:
         if ch is None:
             self._fail(f"Unexpected end-of-input within/between {_TYPE_DESC[self._ctx.kind]} entries")
         if ch != ":":
-            self._unexpected_char(ch, "was expecting a colon to separate field name and value")  # type: ignore[arg-type]
+            self._unexpected_char(str(ch), "was expecting a colon to separate field name and value")
         ch = self._skip_ws_or_end()
         if ch is None:
             self._fail(f"Unexpected end-of-input within/between {_TYPE_DESC[self._ctx.kind]} entries")

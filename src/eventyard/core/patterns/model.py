@@ -1,13 +1,13 @@
 """What a compiled pattern is: branches of field paths, each path with the value tests any of which may pass.
 
 A pattern compiles, as in event-ruler, into one or more *branches* (one per combination of ``$or``
-alternatives); a branch maps flattened field paths (``detail.state``) to a `Predicate`, the set of `Test`s of
-which at least one must accept a value found at that path (or, for ``exists: false``, the path's absence).
-An event matches the pattern if it matches any branch.
+alternatives); a branch maps flattened field paths (``detail.state``) to a `Predicate`, the set of
+`ValueTest`s of which at least one must accept a value found at that path (or, for ``exists: false``, the
+path's absence). An event matches the pattern if it matches any branch.
 
-Each test remembers how Ruler would see a value for it, because Ruler rewrites a value before comparing it
-when the field's tests call for it: if any test of the field is numeric, a number is compared as a double
-(`Predicate.numeric_mode`); otherwise, if any is an IP range, an IP string is compared as an address
+A predicate also records how Ruler reads a value for its tests, because Ruler rewrites a value before
+comparing it when the field's tests call for it: if any test of the field is numeric, a number is compared as
+a double (`Predicate.numeric_mode`); otherwise, if any is an IP range, an IP string is compared as an address
 (`Predicate.ip_mode`). Those rewrites are why, for example, ``anything-but`` never rejects an IP address in a
 field that also has a ``cidr`` test.
 """
@@ -21,7 +21,7 @@ from eventyard.core.patterns.numbers import format_number
 
 
 @dataclass(frozen=True, slots=True)
-class Test:
+class ValueTest:
     """One value test of a pattern; subclasses carry what they compare against."""
 
     def describe(self) -> str:
@@ -29,7 +29,7 @@ class Test:
 
 
 @dataclass(frozen=True, slots=True)
-class ExactString(Test):
+class ExactString(ValueTest):
     """``"v"``: the value is the string v."""
 
     value: str
@@ -39,8 +39,8 @@ class ExactString(Test):
 
 
 @dataclass(frozen=True, slots=True)
-class ExactLiteral(Test):
-    """``5``, ``true``, ``false``, ``null``: the value is written exactly so (numbers also get NumericEquals)."""
+class ExactLiteral(ValueTest):
+    """``5``, ``true``, ``false``, ``null``: written exactly so (a number also gets a NumericEquals)."""
 
     text: str
 
@@ -49,7 +49,7 @@ class ExactLiteral(Test):
 
 
 @dataclass(frozen=True, slots=True)
-class NumericEquals(Test):
+class NumericEquals(ValueTest):
     """A number equal to `value` as a double (``{"numeric": ["=", v]}`` and every number literal)."""
 
     value: float
@@ -59,7 +59,7 @@ class NumericEquals(Test):
 
 
 @dataclass(frozen=True, slots=True)
-class NumericRange(Test):
+class NumericRange(ValueTest):
     """A number between `low` and `high`; `*_open` excludes the bound itself."""
 
     low: float
@@ -82,7 +82,7 @@ class NumericRange(Test):
 
 
 @dataclass(frozen=True, slots=True)
-class Prefix(Test):
+class Prefix(ValueTest):
     value: str
 
     def describe(self) -> str:
@@ -90,7 +90,7 @@ class Prefix(Test):
 
 
 @dataclass(frozen=True, slots=True)
-class Suffix(Test):
+class Suffix(ValueTest):
     value: str
 
     def describe(self) -> str:
@@ -98,7 +98,7 @@ class Suffix(Test):
 
 
 @dataclass(frozen=True, slots=True)
-class EqualsIgnoreCase(Test):
+class EqualsIgnoreCase(ValueTest):
     value: str
 
     def describe(self) -> str:
@@ -106,7 +106,7 @@ class EqualsIgnoreCase(Test):
 
 
 @dataclass(frozen=True, slots=True)
-class PrefixIgnoreCase(Test):
+class PrefixIgnoreCase(ValueTest):
     value: str
 
     def describe(self) -> str:
@@ -114,7 +114,7 @@ class PrefixIgnoreCase(Test):
 
 
 @dataclass(frozen=True, slots=True)
-class SuffixIgnoreCase(Test):
+class SuffixIgnoreCase(ValueTest):
     value: str
 
     def describe(self) -> str:
@@ -122,7 +122,7 @@ class SuffixIgnoreCase(Test):
 
 
 @dataclass(frozen=True, slots=True)
-class Wildcard(Test):
+class Wildcard(ValueTest):
     """``{"wildcard": "a*b"}`` with ``\\*`` and ``\\\\`` escapes (already validated)."""
 
     pattern: str
@@ -132,7 +132,7 @@ class Wildcard(Test):
 
 
 @dataclass(frozen=True, slots=True)
-class IpRange(Test):
+class IpRange(ValueTest):
     """An address from `low` to `high` of the given size (4 or 16 bytes); a ``cidr`` or an IP string."""
 
     size: int
@@ -148,7 +148,7 @@ class IpRange(Test):
 
 
 @dataclass(frozen=True, slots=True)
-class AnythingBut(Test):
+class AnythingBut(ValueTest):
     """``anything-but`` a set of strings, or of numbers (compared as doubles); any present value otherwise."""
 
     strings: frozenset[str]
@@ -163,7 +163,7 @@ class AnythingBut(Test):
 
 
 @dataclass(frozen=True, slots=True)
-class AnythingButPrefix(Test):
+class AnythingButPrefix(ValueTest):
     values: frozenset[str]
 
     def describe(self) -> str:
@@ -171,7 +171,7 @@ class AnythingButPrefix(Test):
 
 
 @dataclass(frozen=True, slots=True)
-class AnythingButSuffix(Test):
+class AnythingButSuffix(ValueTest):
     values: frozenset[str]
 
     def describe(self) -> str:
@@ -179,7 +179,7 @@ class AnythingButSuffix(Test):
 
 
 @dataclass(frozen=True, slots=True)
-class AnythingButIgnoreCase(Test):
+class AnythingButIgnoreCase(ValueTest):
     values: frozenset[str]
 
     def describe(self) -> str:
@@ -187,7 +187,7 @@ class AnythingButIgnoreCase(Test):
 
 
 @dataclass(frozen=True, slots=True)
-class AnythingButWildcard(Test):
+class AnythingButWildcard(ValueTest):
     values: frozenset[str]
 
     def describe(self) -> str:
@@ -195,7 +195,7 @@ class AnythingButWildcard(Test):
 
 
 @dataclass(frozen=True, slots=True)
-class Exists(Test):
+class Exists(ValueTest):
     """``{"exists": true}``: any value at all (null included) at the path."""
 
     def describe(self) -> str:
@@ -203,7 +203,7 @@ class Exists(Test):
 
 
 @dataclass(frozen=True, slots=True)
-class Absent(Test):
+class Absent(ValueTest):
     """``{"exists": false}``: no value at the path (among those consistent with the other fields' values)."""
 
     def describe(self) -> str:
@@ -235,11 +235,11 @@ def _anything_but(kind: str, values: frozenset[str]) -> str:
 class Predicate:
     """The tests of one field of a branch (OR), and how Ruler reads a value for them."""
 
-    tests: frozenset[Test]
+    tests: frozenset[ValueTest]
     numeric_mode: bool = field(init=False, compare=False)
     ip_mode: bool = field(init=False, compare=False)
     absent_ok: bool = field(init=False, compare=False)
-    value_tests: tuple[Test, ...] = field(init=False, compare=False)
+    value_tests: tuple[ValueTest, ...] = field(init=False, compare=False)
 
     def __post_init__(self) -> None:
         numeric = any(
@@ -270,7 +270,7 @@ def _same_number(text: str, value: float) -> bool:
         return False
 
 
-def _test_order(test: Test) -> tuple[str, str]:
+def _test_order(test: ValueTest) -> tuple[str, str]:
     return type(test).__name__, repr(test)
 
 
@@ -286,8 +286,8 @@ def path_sort_key(path: str) -> bytes:
 class Pattern:
     """A compiled, valid event pattern: `matches`, `RuleSet.add` and `explain` accept it as is.
 
-    `branches` hold each ``$or`` combination as (path, predicate) pairs in Ruler's field order; `source` is the
-    JSON text compiled; `legacy` is true when Ruler's fallback compiled ``$or`` as an ordinary field name.
+    `branches` hold each ``$or`` combination as (path, predicate) pairs in Ruler's field order; `source` is
+    the JSON text compiled; `legacy` is true when Ruler's fallback compiled ``$or`` as an ordinary field name.
     """
 
     source: str
