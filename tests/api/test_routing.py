@@ -192,3 +192,14 @@ def test_metrics_count_rules_and_invocations(events, server, account):
         in text
     )
     assert f"eventyard_put_events_entries_total{{{labels}}} 4.0" in text
+
+
+def test_the_deliveries_endpoint_wants_an_event_id(server):
+    missing = httpx.get(f"{server.url}/_eventyard/deliveries", timeout=10)
+    assert missing.status_code == 400 and missing.json()["__type"] == "ValidationException"
+    unknown = httpx.get(
+        f"{server.url}/_eventyard/deliveries", params={"event_id": "no-such-event"}, timeout=10
+    )
+    assert unknown.status_code == 404 and unknown.json()["__type"] == "ResourceNotFoundException"
+    metrics = httpx.get(f"{server.url}/metrics", timeout=10)
+    assert metrics.headers["content-type"].startswith("text/plain")

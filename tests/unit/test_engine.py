@@ -503,3 +503,18 @@ def test_event_bus_targets_never_loop(via_self):
             assert "loop" in excinfo.value.message
 
     run(scenario)
+
+
+def test_retention_deletes_finished_deliveries_and_their_events_once_old_enough():
+    async def scenario() -> None:
+        async with World(delivery_retention_seconds=3600) as world:
+            SCRIPTS["t"] = succeed
+            await world.targets({"Id": "t", "Arn": target_arn("t")})
+            await world.put(event_id="kept-a-while")
+            await world.settle()
+            assert await world.engine.purge() == 0  # delivered, but not an hour ago
+            await world.advance(3601)
+            assert await world.engine.purge() == 2  # the delivery, then its event
+            assert await world.runtime.store.find_event("kept-a-while") == []
+
+    run(scenario)
