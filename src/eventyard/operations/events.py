@@ -50,6 +50,7 @@ async def put_events(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     by_bus: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     now = ctx.clock.time()
     denied: dict[tuple[str, str, str], bool] = {}
+    partners: dict[tuple[str, str, str], bool] = {}
     for entry in entries:
         checked = envelopes.check_entry(entry, refuse_aws_sources=True)
         if isinstance(checked, EntryError):
@@ -69,8 +70,10 @@ async def put_events(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
                     _access_denied(ctx.account, f"arn:aws:events:{region}:{account}:event-bus/{bus}").result()
                 )
                 continue
-        routes = await ingest.routes_for(ctx.runtime, account, region, bus)
-        if routes.partner:
+        partner = partners.get(key)
+        if partner is None:
+            partner = partners[key] = (await ingest.routes_for(ctx.runtime, account, region, bus)).partner
+        if partner:
             results.append(_PARTNER_BUS.result())
             continue
         event_id = ctx.runtime.event_ids()
