@@ -104,12 +104,10 @@ class DeliveryEngine:
         self.runtime = runtime
         self.rng = rng or random.Random()
         self.dead_letter = dead_letter
-        self.lease_seconds = float(getattr(config, "delivery_lease_seconds", 60.0))
-        self.retention_seconds = float(getattr(config, "delivery_retention_seconds", 86400.0))
-        self.max_active = max(1, int(config.delivery_workers))
-        self.per_target = max(
-            1, min(int(getattr(config, "delivery_target_concurrency", 16)), self.max_active)
-        )
+        self.lease_seconds = config.delivery_lease_seconds
+        self.retention_seconds = config.delivery_retention_seconds
+        self.max_active = max(1, config.delivery_workers)
+        self.per_target = max(1, min(config.delivery_target_concurrency, self.max_active))
         self.lane_cap = self.per_target * 4  # deliveries held per target (queued + being invoked)
         self.hold_cap = self.max_active * 4  # deliveries held in all
         self.running = False
