@@ -88,14 +88,14 @@ class RouteRule:
 
 @dataclass(slots=True)
 class BusRoutes:
-    """One bus as routing sees it: whether it exists, its policy, and its enabled rules compiled."""
+    """One bus as routing sees it: whether it exists, whether it is a partner bus, its enabled rules compiled.
+    (Not its policy: PutPermission announces nothing, so policies are always read fresh.)"""
 
     account: str
     region: str
     name: str
     exists: bool
     partner: bool = False
-    policy: str | None = None
     rules: dict[str, RouteRule] = field(default_factory=dict)
     ruleset: Any = None
 
@@ -178,7 +178,6 @@ class Router:
             bus,
             exists=True,
             partner=bool(doc and doc.get("EventSourceName")),
-            policy=doc.get("Policy") if doc else None,
         )
         compiled = _compile(rules)
         if compiled is not None:
@@ -274,7 +273,7 @@ def engine_of(runtime: Runtime) -> DeliveryEngine | None:
 
 
 async def routes_for(runtime: Runtime, account: str, region: str, bus: str) -> BusRoutes:
-    """The cached routing view of a bus (exists, partner, policy, compiled rules)."""
+    """The cached routing view of a bus (exists, partner, compiled rules)."""
     return await ingest_of(runtime).router.routes(account, region, bus)
 
 
