@@ -163,46 +163,6 @@ def config_from_args(args: argparse.Namespace) -> Config:
     )
 
 
-def _provide_sniffio() -> None:
-    """httpcore asks sniffio which async library runs, on every outbound request; sniffio is not a
-    dependency (anyio no longer needs it), and a failing import for every request costs a path search and
-    an exception. Without sniffio, answer as it would in this server: asyncio, or no async library."""
-    try:
-        import sniffio  # noqa: F401
-    except ImportError:
-        import asyncio
-        import contextvars
-        import threading
-        import types
-
-        class AsyncLibraryNotFoundError(RuntimeError):
-            pass
-
-        thread_local = threading.local()
-        current_async_library_cvar: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-            "current_async_library_cvar", default=None
-        )
-
-        def current_async_library() -> str:
-            named = getattr(thread_local, "name", None) or current_async_library_cvar.get()
-            if named is not None:
-                return str(named)
-            try:
-                asyncio.get_running_loop()
-            except RuntimeError:
-                raise AsyncLibraryNotFoundError("unknown async library, or not in async context") from None
-            return "asyncio"
-
-        shim = types.ModuleType(
-            "sniffio", "Eventyard's stand-in for sniffio (same API): this server runs asyncio."
-        )
-        shim.current_async_library = current_async_library  # type: ignore[attr-defined]
-        shim.AsyncLibraryNotFoundError = AsyncLibraryNotFoundError  # type: ignore[attr-defined]
-        shim.current_async_library_cvar = current_async_library_cvar  # type: ignore[attr-defined]
-        shim.thread_local = thread_local  # type: ignore[attr-defined]
-        sys.modules["sniffio"] = shim
-
-
 def serve(config: Config) -> None:
     import uvicorn
 
@@ -214,7 +174,6 @@ def serve(config: Config) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    _provide_sniffio()
     app = App(Runtime.from_config(config))
     # What start-up loaded (botocore's model, compiled schemas) lives as long as the process: keep it out of
     # the collector's scans, so that full collections stay short. (Raising the thresholds instead makes
