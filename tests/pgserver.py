@@ -92,9 +92,12 @@ def install_postgresql() -> Path:
 class PgCluster:
     """One PostgreSQL cluster owned by this process: start, stop, restart, databases, and `url`."""
 
-    def __init__(self, *, durable: bool = False, max_connections: int = 300) -> None:
+    def __init__(
+        self, *, durable: bool = False, max_connections: int = 300, settings: dict[str, str] | None = None
+    ) -> None:
         self.durable = durable
         self.max_connections = max_connections
+        self.settings = settings or {}  # more postgresql.conf settings, e.g. {"commit_delay": "100"}
         self.bindir: Path | None = None
         self.root: Path | None = None
         self.port = 0
@@ -158,6 +161,7 @@ class PgCluster:
         }
         if not self.durable:  # a throwaway cluster: speed over crash safety
             settings |= {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+        settings |= self.settings
         options = " ".join(f"-c {key}={value}" for key, value in settings.items())
         subprocess.run(
             [

@@ -137,6 +137,7 @@ class Store(abc.ABC):
 
         Register before `open()`. The embedded store has no other nodes: nothing is ever announced.
         """
+        return None
 
     # The durable outbox (records in eventyard.store.outbox). Each method is one transaction of its own.
 

@@ -101,11 +101,23 @@ POSTGRES_SETUP = [
 # Claims and outcomes commit without waiting for the WAL flush: a crash may lose the last of them, which
 # only means a delivery is made again (at least once); accepted events (append_events) always wait.
 NOT_DURABLE = "SET LOCAL synchronous_commit TO OFF"
-COPY_EVENTS = "COPY events (id, event_id, account, region, bus, ingested_at, body, via) FROM STDIN"
-COPY_DELIVERIES = (
-    "COPY deliveries (id, event_ref, account, region, bus, rule_arn, target_id, target_arn, target, state, "
-    "due_at, attempts, lease_owner, created_at, updated_at) FROM STDIN"
+# Accepted events and their deliveries, each a JSON array of the records' fields (orjson writes the
+# dataclasses of eventyard.store.outbox as objects).
+APPEND_EVENTS = """
+WITH new_events AS (
+    INSERT INTO events (id, event_id, account, region, bus, ingested_at, body, via)
+    SELECT id, event_id, account, region, bus, ingested_at, body, via
+    FROM json_to_recordset(%s::json) AS e(id text, event_id text, account text, region text, bus text,
+        ingested_at float8, body text, via text)
 )
+INSERT INTO deliveries (id, event_ref, account, region, bus, rule_arn, target_id, target_arn, target, state,
+    due_at, attempts, lease_owner, created_at, updated_at)
+SELECT id, event_ref, account, region, bus, rule_arn, target_id, target_arn, target, state, due_at, attempts,
+    lease_owner, created_at, created_at
+FROM json_to_recordset(%s::json) AS d(id text, event_ref text, account text, region text, bus text,
+    rule_arn text, target_id text, target_arn text, target text, state text, due_at float8, attempts int,
+    lease_owner text, created_at float8)
+"""
 # The targets that have claimable-state deliveries, one index probe each (a loose index scan over
 # deliveries_claimable_by_target), for queries that leave some targets out: skipping a long backlog of an
 # excluded target row by row would cost as much as the backlog.
@@ -205,10 +217,11 @@ def _dump(doc: Doc) -> str:
 def _has_input(conn: Conn) -> bool:
     """Whether the server sent something to a connection that is not waiting for anything."""
     try:
-        readable, _, _ = select.select([conn.pgconn.socket], [], [], 0)
+        poller = select.poll()  # not select(): it fails on descriptors above 1023
+        poller.register(conn.pgconn.socket, select.POLLIN)
+        return bool(poller.poll(0))
     except (OSError, ValueError, psycopg.OperationalError):
         return True  # no usable socket at all
-    return bool(readable)
 
 
 def lock_key(name: str) -> int:
@@ -461,23 +474,6 @@ class PostgresStore(Store):
         finally:
             await self._release(conn)
 
-    @asynccontextmanager
-    async def _copying(self) -> AsyncIterator[psycopg.AsyncCursor[TupleRow]]:
-        """A READ COMMITTED transaction for COPY, which pipelines cannot carry: a cursor inside BEGIN ...
-        COMMIT."""
-        conn = await self._acquire()
-        try:
-            try:
-                async with self._errors():
-                    await conn.execute("BEGIN")
-                    yield conn.cursor()
-                    await conn.execute("COMMIT")
-            except BaseException:
-                await self._rollback(conn)
-                raise
-        finally:
-            await self._release(conn)
-
     async def _rollback(self, conn: Conn) -> None:
         status = conn.info.transaction_status
         if conn.closed or status in (TransactionStatus.IDLE, TransactionStatus.UNKNOWN):
@@ -496,27 +492,16 @@ class PostgresStore(Store):
     # end), so the deliveries of a node that died become claimable again when their lease runs out.
 
     async def append_events(self, events: Sequence[NewEvent], deliveries: Sequence[NewDelivery]) -> None:
-        # COPY: the cheapest way in for many rows, for the node's CPU and the database's. (COPY cannot be
-        # pipelined, hence round trips for BEGIN and each table.)
-        async with self._copying() as cursor:
-            if events:
-                async with cursor.copy(COPY_EVENTS) as copy:
-                    for e in events:
-                        await copy.write_row(
-                            (e.id, e.event_id, e.account, e.region, e.bus, e.ingested_at, e.body, e.via)
-                        )
-            if deliveries:
-                async with cursor.copy(COPY_DELIVERIES) as copy:
-                    for d in deliveries:
-                        await copy.write_row(
-                            (
-                                d.id, d.event_ref, d.account, d.region, d.bus, d.rule_arn, d.target_id,
-                                d.target_arn, d.target, d.state, d.due_at, d.attempts, d.lease_owner,
-                                d.created_at, d.created_at,
-                            )
-                        )  # fmt: skip
-            if any(d.state == PENDING for d in deliveries):
-                await self.notify(cursor.connection, DELIVERIES_CHANNEL)  # wakes other nodes at commit
+        # One statement (so one implicit transaction and one round trip) whatever the number of rows, which
+        # travel as two JSON arrays: the least work per row for the node and a small one for the database.
+        rows = (orjson.dumps(events).decode(), orjson.dumps(deliveries).decode())
+        async with self.connection() as conn:
+            if not any(d.state == PENDING for d in deliveries):
+                await self.execute(conn, APPEND_EVENTS, rows)
+                return
+            async with self._errors(), conn.pipeline():
+                await conn.execute(APPEND_EVENTS, rows)
+                await self.notify(conn, DELIVERIES_CHANNEL)  # wakes the other nodes' engines
 
     async def claim_deliveries(
         self,
