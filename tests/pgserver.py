@@ -15,6 +15,7 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -102,6 +103,7 @@ class PgCluster:
         self.root: Path | None = None
         self.port = 0
         self.running = False
+        self._watchdog: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -134,6 +136,12 @@ class PgCluster:
                     raise RuntimeError(f"PostgreSQL did not start:\n{self.log()}") from None
                 self.port = 0  # somebody took the port between probing and binding: try another
         self.running = True
+        if self._watchdog is None:
+            self._watchdog = subprocess.Popen(
+                [sys.executable, "-c", _WATCHDOG, str(os.getpid()), str(self.bindir), str(self.root)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True,  # a Ctrl-C or a kill of our process group must not reach it
+            )  # fmt: skip
         return self
 
     def _init(self) -> None:
@@ -186,6 +194,10 @@ class PgCluster:
         if self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)
             self.root = None
+        if self._watchdog is not None:
+            self._watchdog.kill()
+            self._watchdog.wait()
+            self._watchdog = None
 
     def log(self) -> str:
         path = self.root / "server.log" if self.root else None
@@ -196,6 +208,26 @@ class PgCluster:
 
     def __exit__(self, *exc: object) -> None:
         self.destroy()
+
+
+# Run beside every cluster: if the process that started it dies without destroy() (SIGKILL, a timeout), stop
+# the server and remove its directory, so that no test run leaves a PostgreSQL behind.
+_WATCHDOG = """
+import os, shutil, subprocess, sys, time
+owner, bindir, root = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+while True:
+    try:
+        os.kill(owner, 0)
+    except ProcessLookupError:
+        break
+    time.sleep(1)
+if os.path.isdir(root):
+    command = [os.path.join(bindir, "pg_ctl"), "-D", os.path.join(root, "data"), "-m", "immediate", "stop"]
+    if os.geteuid() == 0:
+        command = ["runuser", "-u", "postgres", "--", *command]
+    subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    shutil.rmtree(root, ignore_errors=True)
+"""
 
 
 def database_url(server_url: str, name: str) -> str:
@@ -231,6 +263,12 @@ def drop_database(server_url: str, database_url_: str) -> None:
 def main() -> None:
     cluster = PgCluster(durable="--durable" in sys.argv[1:]).start()
     print(cluster.url, flush=True)
+
+    def stop(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)  # also when started in the background, where SIGINT is ignored
     try:
         while True:
             time.sleep(3600)
