@@ -132,9 +132,10 @@ def test_a_rule_created_through_node_b_is_used_by_node_a_within_a_second(start_n
         time.sleep(0.02)
 
 
-def test_postgresql_restarted_under_the_nodes(pg_server_url: str) -> None:
+def test_postgresql_restarted_under_the_nodes(pg_server_url: str, receiver: Receiver) -> None:
     """The database stops under two nodes: every request fails with a clean 500 InternalException (JSON)
-    without hanging, and when it is back both nodes serve again by themselves."""
+    without hanging, PutEvents included, and when it is back both nodes serve again by themselves: state,
+    rule changes announced between them, and deliveries."""
     try:
         cluster = PgCluster(max_connections=100).start()  # our own: the shared one serves other tests
     except PostgresUnavailable as error:
@@ -147,6 +148,9 @@ def test_postgresql_restarted_under_the_nodes(pg_server_url: str) -> None:
             node.start()
         account = new_account()
         nodes[0].client(account=account).create_event_bus(Name="kept")
+        hook_rule(nodes[1].client(account=account), receiver)
+        before = put_events(nodes[0].client(account=account), 5)
+        receiver.wait_for("/hook", 5, timeout=15)
 
         cluster.stop()
         for node in nodes:
@@ -168,6 +172,9 @@ def test_postgresql_restarted_under_the_nodes(pg_server_url: str) -> None:
             with pytest.raises(ClientError) as down:
                 node.client(account=account).list_event_buses()
             assert down.value.response["Error"]["Code"] == "InternalException"
+            with pytest.raises(ClientError) as refused:  # nothing is accepted that cannot be kept
+                put_events(node.client(account=account), 1)
+            assert refused.value.response["Error"]["Code"] == "InternalException"
 
         cluster.start()
         for node in nodes:
@@ -183,6 +190,18 @@ def test_postgresql_restarted_under_the_nodes(pg_server_url: str) -> None:
                     time.sleep(0.2)
         nodes[1].client(account=account).create_event_bus(Name="after")
         assert nodes[0].client(account=account).describe_event_bus(Name="after")["Name"] == "after"
+        # Node 0 heard nothing while the database was away, so it dropped the rules it had compiled; a rule
+        # disabled through node 1 now is not used by node 0, and events put through node 0 are delivered.
+        nodes[1].client(account=account).disable_rule(Name="to-receiver")
+        time.sleep(1.0)
+        ignored = put_events(nodes[0].client(account=account), 3)
+        nodes[1].client(account=account).enable_rule(Name="to-receiver")
+        time.sleep(1.0)
+        after = put_events(nodes[0].client(account=account), 5)
+        receiver.wait_for("/hook", 10, timeout=15)
+        time.sleep(0.3)
+        assert received_ids(receiver) == Counter(before + after)
+        assert not set(ignored) & set(received_ids(receiver))
     finally:
         for node in nodes:
             node.stop()
