@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from tests.api.delivery_helpers import wait_for
+from tests.api.delivery_helpers import deliveries_of, wait_for
 from tests.fixtures_aws import Receiver, Reply
 from tests.support import ServerProcess, new_account
 
@@ -52,7 +52,14 @@ def test_sigkill_after_acceptance_loses_no_delivery(new_store_url: Callable[[], 
         def delivered() -> set[str]:
             return {request.json()["id"] for request in receiver.at("/hook")}
 
-        wait_for(lambda: delivered() >= set(accepted), timeout=30, what="every accepted event delivered")
+        try:
+            wait_for(lambda: delivered() >= set(accepted), timeout=30, what="every accepted event delivered")
+        except AssertionError:
+            missing = sorted(set(accepted) - delivered())
+            records = [deliveries_of(server, event_id) for event_id in missing[:3]]
+            raise AssertionError(
+                f"{len(missing)} accepted events not delivered; their records: {records}\n{server.log()}"
+            ) from None
         assert delivered() == set(accepted)  # at least once each, and nothing that was not accepted
     finally:
         server.stop()
