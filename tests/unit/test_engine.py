@@ -518,3 +518,31 @@ def test_retention_deletes_finished_deliveries_and_their_events_once_old_enough(
             assert await world.runtime.store.find_event("kept-a-while") == []
 
     run(scenario)
+
+
+def test_a_delivery_reclaimed_while_it_waits_in_its_lane_is_made_under_the_new_lease():
+    """A delivery whose lease runs out while it waits behind a slow invocation is claimed again by this node;
+    it must then be made at once under the new lease, not skipped as expired and left to sit out that lease."""
+
+    async def scenario() -> None:
+        async with World(delivery_target_concurrency=1) as world:
+            release = asyncio.Event()
+
+            async def slow_first(invocation: Invocation) -> None:
+                if len(CALLS["t"]) == 1:
+                    await release.wait()
+
+            SCRIPTS["t"] = slow_first
+            await world.targets({"Id": "t", "Arn": target_arn("t")})
+            for n in range(3):
+                await world.put({"n": n}, event_id=f"e{n}")
+            await asyncio.sleep(0.05)
+            assert len(CALLS["t"]) == 1  # the others wait in the lane, leased to this node
+            await world.advance(61)  # every lease has run out: the dispatcher claims them again
+            await asyncio.sleep(0.05)
+            release.set()
+            await world.settle()
+            states = [(await world.record(f"e{n}")).state for n in range(3)]
+            assert states == ["delivered"] * 3  # without moving the clock again
+
+    run(scenario)

@@ -113,7 +113,7 @@ class DeliveryEngine:
         self.running = False
         self.stop_grace = 5.0  # at a stop, how long invocations under way may take to finish
         self.lanes: dict[str, Lane] = {}
-        self.held: dict[str, str] = {}  # delivery id -> target ARN
+        self.held: dict[str, ClaimedDelivery] = {}  # delivery id -> its latest claim (lease) by this node
         self.active = 0
         self._wake = asyncio.Event()
         self._outcomes: list[DeliveryOutcome] = []
@@ -182,8 +182,11 @@ class DeliveryEngine:
         for job in jobs:
             delivery = job[0]
             if delivery.id in self.held:
-                continue  # re-claimed while still held here: the held one goes on
-            self.held[delivery.id] = delivery.target_arn
+                # Re-claimed while still waiting here (its lease ran out in the queue): the waiting job goes
+                # on, under the new lease, or it would be skipped as expired and sit out the new lease too.
+                self.held[delivery.id] = delivery
+                continue
+            self.held[delivery.id] = delivery
             lane = self.lanes.get(delivery.target_arn)
             if lane is None:
                 lane = self.lanes[delivery.target_arn] = Lane(delivery.target_arn)
@@ -279,6 +282,7 @@ class DeliveryEngine:
     async def _attempt(self, delivery: ClaimedDelivery, event: dict[str, Any] | None) -> None:
         runtime = self.runtime
         now = runtime.clock.time()
+        delivery = self.held.get(delivery.id, delivery)  # the latest lease, if it was claimed again
         if now >= delivery.lease_expires_at - LEASE_MARGIN:
             return  # held too long: the lease is (nearly) over and the store will hand it out again
         policy = RetryPolicy.of(delivery.target)
