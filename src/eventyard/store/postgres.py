@@ -13,6 +13,7 @@ the pool reconnects on its own when the database is back.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import select
@@ -33,9 +34,7 @@ from psycopg_pool import AsyncConnectionPool, PoolTimeout
 from eventyard.store.base import (
     DELIVERIES_CHANNEL,
     RULES_CHANNEL,
-    Conflict,
     Contention,
-    Doc,
     Store,
     StoreUnavailable,
     Tx,
@@ -51,6 +50,7 @@ from eventyard.store.outbox import (
     NewDelivery,
     NewEvent,
 )
+from eventyard.store.sql import SqlTx, load
 
 log = logging.getLogger("eventyard.store.postgres")
 
@@ -206,12 +206,10 @@ DELETE FROM events WHERE id IN (
 """
 
 
-def _load(text: str) -> Doc:
-    return orjson.loads(text)
-
-
-def _dump(doc: Doc) -> str:
-    return orjson.dumps(doc).decode()
+@functools.lru_cache(maxsize=256)
+def _format_placeholders(sql: str) -> str:
+    """The shared resource queries use `?`; psycopg wants `%s`."""
+    return sql.replace("?", "%s")
 
 
 def _has_input(conn: Conn) -> bool:
@@ -534,7 +532,7 @@ class PostgresStore(Store):
                 rule_arn=r[6],
                 target_id=r[7],
                 target_arn=r[8],
-                target=_load(r[9]),
+                target=load(r[9]),
                 attempts=r[10],
                 created_at=r[11],
                 lease_expires_at=until,
@@ -673,14 +671,17 @@ class PostgresStore(Store):
                 delay = min(delay * 2, 2.0)
 
 
-class PostgresTx(Tx):
+class PostgresTx(SqlTx):
+    BYTES = ' COLLATE "C"'  # byte order, as SQLite sorts, whatever the database's locale
+
     def __init__(self, store: PostgresStore, conn: Conn, begin: str) -> None:
         self.store = store
         self.conn = conn
         self.begin = begin
         self.begun = False
 
-    async def execute(self, sql: str, params: tuple[Any, ...] | None = None) -> list[tuple[Any, ...]]:
+    async def execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        sql = _format_placeholders(sql)
         async with self.store._errors():
             if self.begun:
                 cursor = await self.conn.execute(sql, params)
@@ -691,105 +692,3 @@ class PostgresTx(Tx):
                     cursor = await self.conn.execute(sql, params)
             return await cursor.fetchall() if cursor.description is not None else []
         raise AssertionError("unreachable")  # pragma: no cover
-
-    async def get(self, kind: str, account: str, region: str, name: str, parent: str = "") -> Doc | None:
-        rows = await self.execute(
-            "SELECT doc FROM resources WHERE kind=%s AND account=%s AND region=%s AND parent=%s AND name=%s",
-            (kind, account, region, parent, name),
-        )
-        return _load(rows[0][0]) if rows else None
-
-    async def insert(
-        self,
-        kind: str,
-        account: str,
-        region: str,
-        name: str,
-        doc: Doc,
-        parent: str = "",
-        ref: str | None = None,
-    ) -> None:
-        # ON CONFLICT DO NOTHING rather than catching UniqueViolation: an error would abort the transaction,
-        # and callers may carry on after a Conflict as they can on SQLite.
-        rows = await self.execute(
-            "INSERT INTO resources (kind, account, region, parent, name, ref, doc) "
-            "VALUES (%s,%s,%s,%s,%s,%s,%s) ON CONFLICT DO NOTHING RETURNING 1",
-            (kind, account, region, parent, name, ref, _dump(doc)),
-        )
-        if not rows:
-            raise Conflict(f"{kind} {account}/{region}/{parent}/{name} exists")
-
-    async def put(
-        self,
-        kind: str,
-        account: str,
-        region: str,
-        name: str,
-        doc: Doc,
-        parent: str = "",
-        ref: str | None = None,
-    ) -> None:
-        await self.execute(
-            "INSERT INTO resources (kind, account, region, parent, name, ref, doc) VALUES (%s,%s,%s,%s,%s,%s,%s) "
-            "ON CONFLICT (kind, account, region, parent, name) DO UPDATE SET ref=excluded.ref, doc=excluded.doc",
-            (kind, account, region, parent, name, ref, _dump(doc)),
-        )
-
-    async def delete(self, kind: str, account: str, region: str, name: str, parent: str = "") -> bool:
-        rows = await self.execute(
-            "DELETE FROM resources WHERE kind=%s AND account=%s AND region=%s AND parent=%s AND name=%s "
-            "RETURNING 1",
-            (kind, account, region, parent, name),
-        )
-        return bool(rows)
-
-    async def list(
-        self,
-        kind: str,
-        account: str,
-        region: str,
-        parent: str | None = "",
-        prefix: str | None = None,
-        after: str | None = None,
-        limit: int | None = None,
-    ) -> list[Doc]:
-        # COLLATE "C": byte order, as SQLite sorts, whatever the database's locale.
-        sql = "SELECT doc FROM resources WHERE kind=%s AND account=%s AND region=%s"
-        params: list[Any] = [kind, account, region]
-        if parent is not None:
-            sql += " AND parent=%s"
-            params.append(parent)
-        if prefix:
-            sql += " AND starts_with(name, %s)"
-            params.append(prefix)
-        if after is not None:
-            sql += ' AND name COLLATE "C" > %s'
-            params.append(after)
-        sql += ' ORDER BY parent COLLATE "C", name COLLATE "C"'
-        if limit is not None:
-            sql += " LIMIT %s"
-            params.append(limit)
-        return [_load(row[0]) for row in await self.execute(sql, tuple(params))]
-
-    async def count(self, kind: str, account: str, region: str, parent: str | None = "") -> int:
-        sql = "SELECT count(*) FROM resources WHERE kind=%s AND account=%s AND region=%s"
-        params: tuple[Any, ...] = (kind, account, region)
-        if parent is not None:
-            sql += " AND parent=%s"
-            params += (parent,)
-        return int((await self.execute(sql, params))[0][0])
-
-    async def by_ref(self, kind: str, region: str, ref: str) -> list[tuple[str, Doc]]:
-        rows = await self.execute(
-            'SELECT account, doc FROM resources WHERE kind=%s AND region=%s AND ref=%s ORDER BY name COLLATE "C"',
-            (kind, region, ref),
-        )
-        return [(row[0], _load(row[1])) for row in rows]
-
-    async def find(self, kind: str, region: str, name: str, parent: str = "") -> list[tuple[str, Doc]]:
-        rows = await self.execute(
-            "SELECT account, doc FROM resources WHERE kind=%s AND region=%s AND parent=%s AND name=%s "
-            'ORDER BY account COLLATE "C"',
-            (kind, region, parent, name),
-        )
-        return [(row[0], _load(row[1])) for row in rows]

@@ -10,20 +10,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-import orjson
-
-from eventyard.store.base import Conflict, Doc, Store, Tx, migrations, split_statements
+from eventyard.store.base import Store, Tx, migrations, split_statements
+from eventyard.store.sql import SqlTx
 from eventyard.store.sqlite_outbox import SqliteOutbox
 
 T = TypeVar("T")
-
-
-def _load(text: str | bytes) -> Doc:
-    return orjson.loads(text)
-
-
-def _dump(doc: Doc) -> str:
-    return orjson.dumps(doc).decode()
 
 
 class SqliteStore(SqliteOutbox, Store):
@@ -94,109 +85,9 @@ class SqliteStore(SqliteOutbox, Store):
             await self.run(lambda conn: conn.execute("COMMIT"))
 
 
-class SqliteTx(Tx):
+class SqliteTx(SqlTx):
     def __init__(self, store: SqliteStore) -> None:
         self.store = store
 
     async def execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         return await self.store.run(lambda conn: conn.execute(sql, params).fetchall())
-
-    async def get(self, kind: str, account: str, region: str, name: str, parent: str = "") -> Doc | None:
-        rows = await self.execute(
-            "SELECT doc FROM resources WHERE kind=? AND account=? AND region=? AND parent=? AND name=?",
-            (kind, account, region, parent, name),
-        )
-        return _load(rows[0][0]) if rows else None
-
-    async def insert(
-        self,
-        kind: str,
-        account: str,
-        region: str,
-        name: str,
-        doc: Doc,
-        parent: str = "",
-        ref: str | None = None,
-    ) -> None:
-        try:
-            await self.execute(
-                "INSERT INTO resources (kind, account, region, parent, name, ref, doc) VALUES (?,?,?,?,?,?,?)",
-                (kind, account, region, parent, name, ref, _dump(doc)),
-            )
-        except sqlite3.IntegrityError as error:
-            raise Conflict(str(error)) from None
-
-    async def put(
-        self,
-        kind: str,
-        account: str,
-        region: str,
-        name: str,
-        doc: Doc,
-        parent: str = "",
-        ref: str | None = None,
-    ) -> None:
-        await self.execute(
-            "INSERT INTO resources (kind, account, region, parent, name, ref, doc) VALUES (?,?,?,?,?,?,?) "
-            "ON CONFLICT (kind, account, region, parent, name) DO UPDATE SET ref=excluded.ref, doc=excluded.doc",
-            (kind, account, region, parent, name, ref, _dump(doc)),
-        )
-
-    async def delete(self, kind: str, account: str, region: str, name: str, parent: str = "") -> bool:
-        def run(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute(
-                "DELETE FROM resources WHERE kind=? AND account=? AND region=? AND parent=? AND name=?",
-                (kind, account, region, parent, name),
-            )
-            return cursor.rowcount > 0
-
-        return await self.store.run(run)
-
-    async def list(
-        self,
-        kind: str,
-        account: str,
-        region: str,
-        parent: str | None = "",
-        prefix: str | None = None,
-        after: str | None = None,
-        limit: int | None = None,
-    ) -> list[Doc]:
-        sql = "SELECT doc FROM resources WHERE kind=? AND account=? AND region=?"
-        params: list[Any] = [kind, account, region]
-        if parent is not None:
-            sql += " AND parent=?"
-            params.append(parent)
-        if prefix:
-            sql += " AND substr(name, 1, ?) = ?"
-            params += [len(prefix), prefix]
-        if after is not None:
-            sql += " AND name > ?"
-            params.append(after)
-        sql += " ORDER BY parent, name"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
-        return [_load(row[0]) for row in await self.execute(sql, tuple(params))]
-
-    async def count(self, kind: str, account: str, region: str, parent: str | None = "") -> int:
-        sql = "SELECT count(*) FROM resources WHERE kind=? AND account=? AND region=?"
-        params: tuple[Any, ...] = (kind, account, region)
-        if parent is not None:
-            sql += " AND parent=?"
-            params += (parent,)
-        return int((await self.execute(sql, params))[0][0])
-
-    async def by_ref(self, kind: str, region: str, ref: str) -> list[tuple[str, Doc]]:
-        rows = await self.execute(
-            "SELECT account, doc FROM resources WHERE kind=? AND region=? AND ref=? ORDER BY name",
-            (kind, region, ref),
-        )
-        return [(row[0], _load(row[1])) for row in rows]
-
-    async def find(self, kind: str, region: str, name: str, parent: str = "") -> list[tuple[str, Doc]]:
-        rows = await self.execute(
-            "SELECT account, doc FROM resources WHERE kind=? AND region=? AND parent=? AND name=?",
-            (kind, region, parent, name),
-        )
-        return [(row[0], _load(row[1])) for row in rows]

@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Callable, Collection, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
-
-import orjson
+from typing import TYPE_CHECKING, TypeVar
 
 from eventyard.store.outbox import (
     ClaimedDelivery,
@@ -17,12 +15,9 @@ from eventyard.store.outbox import (
     NewDelivery,
     NewEvent,
 )
+from eventyard.store.sql import load
 
 T = TypeVar("T")
-
-
-def _load(text: str) -> dict[str, Any]:
-    return orjson.loads(text)
 
 
 _EVENT_COLUMNS = "id, event_id, account, region, bus, ingested_at, body, via"
@@ -154,7 +149,7 @@ class SqliteOutbox:
                     rule_arn=r[6],
                     target_id=r[7],
                     target_arn=r[8],
-                    target=_load(r[9]),
+                    target=load(r[9]),
                     attempts=r[10],
                     created_at=r[11],
                     lease_expires_at=until,
