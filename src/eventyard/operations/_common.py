@@ -106,7 +106,7 @@ def decode_token(ctx: Context, operation: str, token: str | None) -> str | None:
         raise AwsError("InvalidToken", "The NextToken provided is invalid or expired.") from None
 
 
-async def page(
+def page(
     ctx: Context, operation: str, items: list[Any], limit: int | None, key: str = "Name"
 ) -> tuple[list[Any], str | None]:
     """Cut `items` (already after the token, fetched with limit+1) to `limit` and make the next token."""

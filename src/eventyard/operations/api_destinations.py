@@ -150,7 +150,7 @@ async def list_api_destinations(ctx: Context, params: dict[str, Any]) -> dict[st
         if limit is not None:
             docs = docs[: limit + 1]
         views = [await _view(tx, doc, _SUMMARY, cache) for doc in docs]
-    views, token = await common.page(ctx, "ListApiDestinations", views, limit)
+    views, token = common.page(ctx, "ListApiDestinations", views, limit)
     return {"ApiDestinations": views, "NextToken": token}
 
 

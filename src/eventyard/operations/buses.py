@@ -86,7 +86,7 @@ async def list_event_buses(ctx: Context, params: dict[str, Any]) -> dict[str, An
             after=after,
             limit=None if limit is None else limit + 1,
         )
-    buses, token = await common.page(ctx, "ListEventBuses", buses, limit)
+    buses, token = common.page(ctx, "ListEventBuses", buses, limit)
     return {"EventBuses": buses, "NextToken": token}
 
 

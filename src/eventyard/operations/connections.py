@@ -299,7 +299,7 @@ async def list_connections(ctx: Context, params: dict[str, Any]) -> dict[str, An
     if state is not None:
         docs = [doc for doc in docs if doc["ConnectionState"] == state]
     summaries = [{key: doc[key] for key in _SUMMARY_FIELDS if doc.get(key) is not None} for doc in docs]
-    summaries, token = await common.page(ctx, "ListConnections", summaries, limit)
+    summaries, token = common.page(ctx, "ListConnections", summaries, limit)
     return {"Connections": summaries, "NextToken": token}
 
 

@@ -186,7 +186,7 @@ async def list_partner_event_sources(ctx: Context, params: dict[str, Any]) -> di
             removed = [s for s in sources if await _expire_if_due(tx, ctx.region, s, now)]
             if not removed:
                 break  # list again after removing expired sources, so that pages stay full
-    sources, token = await common.page(ctx, "ListPartnerEventSources", sources, limit)
+    sources, token = common.page(ctx, "ListPartnerEventSources", sources, limit)
     return {
         "PartnerEventSources": [{"Arn": s["Arn"], "Name": s["Name"]} for s in sources],
         "NextToken": token,
@@ -208,7 +208,7 @@ async def list_partner_event_source_accounts(ctx: Context, params: dict[str, Any
         }
     ]
     accounts = [a for a in accounts if after is None or a["Account"] > after]
-    accounts, token = await common.page(
+    accounts, token = common.page(
         ctx, "ListPartnerEventSourceAccounts", accounts, params.get("Limit"), key="Account"
     )
     return {"PartnerEventSourceAccounts": accounts, "NextToken": token}
@@ -256,7 +256,7 @@ async def list_event_sources(ctx: Context, params: dict[str, Any]) -> dict[str, 
         view = _customer_view(ctx.region, name, sources.get(name), buses.get(name))
         if view is not None:
             views.append(view)
-    views, token = await common.page(ctx, "ListEventSources", views, params.get("Limit"))
+    views, token = common.page(ctx, "ListEventSources", views, params.get("Limit"))
     return {"EventSources": views, "NextToken": token}
 
 

@@ -125,7 +125,7 @@ async def list_rules(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
             RULE, account, region, parent=bus_name, prefix=params.get("NamePrefix"), after=after,
             limit=None if limit is None else limit + 1,
         )  # fmt: skip
-    rules, token = await common.page(ctx, "ListRules", rules, limit)
+    rules, token = common.page(ctx, "ListRules", rules, limit)
     return {"Rules": [rule_view(rule) for rule in rules], "NextToken": token}
 
 
@@ -181,7 +181,7 @@ async def list_rule_names_by_target(ctx: Context, params: dict[str, Any]) -> dic
         await common.get_bus(ctx, tx, account, region, bus_name)
         rules = await tx.list(RULE, account, region, parent=bus_name, after=after)
     names = [{"Name": r["Name"]} for r in rules if any(t["Arn"] == target_arn for t in r["Targets"])]
-    names, token = await common.page(
+    names, token = common.page(
         ctx, "ListRuleNamesByTarget", names if limit is None else names[: limit + 1], limit
     )
     return {"RuleNames": [n["Name"] for n in names], "NextToken": token}

@@ -74,5 +74,5 @@ async def list_targets_by_rule(ctx: Context, params: dict[str, Any]) -> dict[str
         targets = targets[positions[0] + 1 :]
     if limit is not None:
         targets = targets[: limit + 1]
-    targets, token = await common.page(ctx, "ListTargetsByRule", targets, limit, key="Id")
+    targets, token = common.page(ctx, "ListTargetsByRule", targets, limit, key="Id")
     return {"Targets": targets, "NextToken": token}
