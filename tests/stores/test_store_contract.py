@@ -18,6 +18,7 @@ from eventyard.store.outbox import (
     DeliveryOutcome,
     NewDelivery,
     NewEvent,
+    id_floor,
 )
 
 pytestmark = pytest.mark.anyio
@@ -176,7 +177,7 @@ async def test_exclusive_refuses_a_second_holder_until_the_first_leaves(store: S
 def _event(bus: str = "default", at: float = 1000.0, event_id: str | None = None) -> NewEvent:
     n = next(_ids)
     return NewEvent(
-        id=f"e{n:08d}", event_id=event_id or f"id-{n}", account=A, region=R, bus=bus, ingested_at=at,
+        id=f"{id_floor(at)}{n:08d}e", event_id=event_id or f"id-{n}", account=A, region=R, bus=bus, ingested_at=at,
         body=f'{{"n": {n}}}',
     )  # fmt: skip
 
@@ -184,7 +185,7 @@ def _event(bus: str = "default", at: float = 1000.0, event_id: str | None = None
 def _delivery(event: NewEvent, due: float = 1000.0, target: str = "arn:aws:sqs:us-east-1:1:q") -> NewDelivery:
     n = next(_ids)
     return NewDelivery(
-        id=f"d{n:08d}", event_ref=event.id, account=A, region=R, bus=event.bus,
+        id=f"{id_floor(event.ingested_at)}{n:08d}d", event_ref=event.id, account=A, region=R, bus=event.bus,
         rule_arn=f"arn:aws:events:{R}:{A}:rule/r", target_id="t", target_arn=target,
         target=f'{{"Id": "t", "Arn": "{target}"}}', state=PENDING, due_at=due, created_at=event.ingested_at,
     )  # fmt: skip

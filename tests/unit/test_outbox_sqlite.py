@@ -7,7 +7,7 @@ import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from eventyard.store.outbox import DeliveryOutcome, NewDelivery, NewEvent
+from eventyard.store.outbox import DeliveryOutcome, NewDelivery, NewEvent, id_floor
 from eventyard.store.sqlite import SqliteStore
 
 A, R = "111111111111", "us-east-1"
@@ -148,18 +148,23 @@ def test_appends_are_all_or_nothing():
 
 def test_retention_removes_finished_deliveries_then_their_events():
     async def scenario(store: SqliteStore) -> None:
+        # Row ids begin with their time (RowIds), which retention relies on.
+        e1, e2, e3, e4 = (
+            id_floor(at) + row for at, row in ((100, "e1"), (100, "e2"), (900, "e3"), (100, "e4"))
+        )
+        d1, d2, d3 = (id_floor(at) + row for at, row in ((100, "d1"), (100, "d2"), (900, "d3")))
         await store.append_events(
             [
-                event("e1", "old", at=100),
-                event("e2", "open", at=100),
-                event("e3", "new", at=900),
-                event("e4", "bare", at=100),
+                event(e1, "old", at=100),
+                event(e2, "open", at=100),
+                event(e3, "new", at=900),
+                event(e4, "bare"),
             ],
-            [delivery("d1", "e1"), delivery("d2", "e2"), delivery("d3", "e3")],
+            [delivery(d1, e1), delivery(d2, e2), delivery(d3, e3, created_at=900.0)],
         )
         claimed = await store.claim_deliveries("n", now=100, lease_seconds=60, limit=10)
         assert len(claimed) == 3
-        finished = [DeliveryOutcome(d, "n", "delivered", 1, 100) for d in ("d1", "d3")]
+        finished = [DeliveryOutcome(d, "n", "delivered", 1, 100) for d in (d1, d3)]
         await store.record_outcomes(finished[:1], now=150)
         await store.record_outcomes(finished[1:], now=950)
         assert await store.purge_outbox(before=500, limit=100) == 3  # d1, then e1 and the bare e4

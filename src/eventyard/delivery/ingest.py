@@ -1,5 +1,8 @@
 """Publishing accepted events onto a bus: match them against the bus's enabled rules, then store the events
-and one pending delivery per (event, rule, target) in one transaction before anyone is answered.
+and one pending delivery per (event, rule, target) in one transaction before anyone is answered. An event is
+stored on the bus it was put to, as the record of its acceptance; a copy that a rule delivered to another
+bus of the same account is stored there only if it has targets to reach there (the delivery record on the
+first bus already says where it went), which spares the database a row per hop that would do nothing.
 
 The rules of a bus are compiled into one `eventyard.patterns.RuleSet`, cached per bus and dropped when the
 bus's rules change (`runtime.rule_listeners`, fed by this node's commits and other nodes' announcements), so
@@ -14,8 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
-import time
 from collections import deque
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +26,15 @@ import orjson
 
 from eventyard.core import arn as arns
 from eventyard.delivery import metrics
-from eventyard.store.outbox import DELIVERED, IN_FLIGHT, PENDING, ClaimedDelivery, NewDelivery, NewEvent
+from eventyard.store.outbox import (
+    DELIVERED,
+    IN_FLIGHT,
+    PENDING,
+    ClaimedDelivery,
+    NewDelivery,
+    NewEvent,
+    RowIds,
+)
 
 if TYPE_CHECKING:
     from eventyard.delivery.engine import DeliveryEngine
@@ -38,29 +47,6 @@ RULE = "rule"
 ENABLED_STATES = frozenset({"ENABLED", "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS"})
 MAX_COMMIT_EVENTS = 5000  # one group commit holds at most this many events (bounds its latency)
 _EXTENSION = "ingest"
-
-
-class RowIds:
-    """Unique, time-ordered row ids: milliseconds, a sequence within the millisecond, and this process's node.
-
-    Text so that the same schema works in SQLite and PostgreSQL; time-ordered so that inserts append to the
-    index instead of scattering across it.
-    """
-
-    def __init__(self, node: str) -> None:
-        self._node = f"{node}{secrets.token_hex(2)}"  # a restarted node with a fixed --node-id still differs
-        self._ms = 0
-        self._seq = 0
-
-    def __call__(self) -> str:
-        ms = int(time.time() * 1000)
-        if ms > self._ms:
-            self._ms, self._seq = ms, 0
-        else:
-            self._seq += 1
-            if self._seq > 0xFFFFF:  # a million in one millisecond: borrow the next one
-                self._ms, self._seq = self._ms + 1, 0
-        return f"{self._ms:011x}{self._seq:05x}{self._node}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,18 +196,21 @@ def _compile(rules: Iterable[dict[str, Any]]) -> tuple[Any, dict[str, RouteRule]
 
 class Committer:
     """Group commit: concurrent callers' rows go to the store in one transaction; each caller resumes when
-    the transaction holding its rows is committed (or fails with its error)."""
+    the transaction holding its rows is committed (or fails with its error). Up to the store's
+    `append_concurrency` transactions are in flight at once, so that a store that answers over a network
+    (PostgreSQL) does not leave the node idle during a commit's round trips; the next callers gather
+    meanwhile."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self._queue: list[tuple[list[NewEvent], list[NewDelivery], asyncio.Future[None]]] = []
-        self._task: asyncio.Task[None] | None = None
+        self._drains: set[asyncio.Task[None]] = set()
 
     async def commit(self, events: list[NewEvent], deliveries: list[NewDelivery]) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.append((events, deliveries, future))
-        if self._task is None:
-            self._task = asyncio.create_task(self._drain())
+        if len(self._drains) < self.runtime.store.append_concurrency:
+            self._drains.add(asyncio.create_task(self._drain()))
         await asyncio.shield(future)  # a caller that goes away does not cancel other callers' commit
 
     async def _drain(self) -> None:
@@ -246,8 +235,8 @@ class Committer:
                     for _, _, future in batch:
                         if not future.done():
                             future.set_result(None)
-        finally:
-            self._task = None
+        finally:  # at once, not in a done-callback: a caller arriving after the last look at the queue
+            self._drains.discard(asyncio.current_task())  # type: ignore[arg-type]  # must start a new drain
 
 
 @dataclass(slots=True)
@@ -262,7 +251,7 @@ class Ingest:
 def ingest_of(runtime: Runtime) -> Ingest:
     found = runtime.extensions.get(_EXTENSION)
     if found is None:
-        found = Ingest(Router(runtime), Committer(runtime), RowIds(runtime.node_id))
+        found = Ingest(Router(runtime), Committer(runtime), RowIds(runtime.node_id, runtime.clock.time))
         runtime.extensions[_EXTENSION] = found
     return found  # type: ignore[no-any-return]
 
@@ -335,20 +324,23 @@ async def publish_all(runtime: Runtime, publications: Sequence[Publication]) -> 
         while work:
             bus, envelope, body, via = work.popleft()
             first -= 1
-            event_row = ingest.row_ids()
-            events.append(
-                NewEvent(
-                    event_row, envelope["id"], bus.account, bus.region, bus.name, now, body, "\t".join(via)
-                )
-            )
             matched = bus.match(envelope)
-            if first >= 0:  # the publication's own events: its rule filters apply
+            own = first >= 0  # one of the publication's own events, not a copy delivered to another bus
+            if own:  # its rule filters apply
                 if publication.only_rules is not None:
                     matched = [rule for rule in matched if rule.arn in publication.only_rules]
                 if publication.skip_rules:
                     matched = [rule for rule in matched if rule.arn not in publication.skip_rules]
             if via:
                 matched = [rule for rule in matched if rule.arn not in via]
+            event_row = ingest.row_ids()
+            if own or any(rule.targets for rule in matched):
+                via_text = "\t".join(via)
+                events.append(
+                    NewEvent(
+                        event_row, envelope["id"], bus.account, bus.region, bus.name, now, body, via_text
+                    )
+                )
             if not matched:
                 continue
             recorder.matched(bus, matched)

@@ -101,6 +101,10 @@ class Tx(abc.ABC):
 
 
 class Store(abc.ABC):
+    # How many `append_events` transactions a node keeps in flight at once (delivery.ingest.Committer): one
+    # for an embedded store that writes on one thread; more for a server, whose commits are round trips.
+    append_concurrency = 1
+
     @abc.abstractmethod
     async def open(self) -> None:
         """Connect and apply pending migrations (safe when several nodes start at once)."""
@@ -179,7 +183,9 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def purge_outbox(self, before: float, limit: int) -> int:
         """Retention: delete up to `limit` finished deliveries last updated before `before`, then events
-        ingested before `before` that no delivery refers to any more. Returns how many rows went."""
+        ingested before `before` that no delivery refers to any more. Returns how many rows went. Rows are
+        found by their time-ordered ids (outbox.RowIds, outbox.id_floor), so ids must come from RowIds on the
+        clock that gave the rows' times."""
 
     async def recover_leases(self, now: float) -> int:
         """At start-up: make deliveries leased by nodes that are certainly gone claimable now. A store that

@@ -9,10 +9,16 @@ Every store keeps them in the `events` and `deliveries` tables of migration 0002
 `due_at` is when a pending delivery may next be attempted; for an in-flight one it is when its lease expires,
 so "claimable" is one condition for both: `state IN ('pending', 'in-flight') AND due_at <= now`.
 Times are epoch seconds from the runtime's clock.
+
+Row ids (`RowIds`) begin with the millisecond of the clock time the row was made at, in fixed-width hex, so
+they sort by time: inserts append to the primary keys, and retention finds old rows through the primary keys
+(`id < id_floor(cut-off)`), with no index on a time column to keep up at every insert.
 """
 
 from __future__ import annotations
 
+import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,11 +33,41 @@ OPEN_STATES = (PENDING, IN_FLIGHT)
 FINISHED_STATES = (DELIVERED, FAILED, DEAD_LETTERED, DROPPED)
 
 
+class RowIds:
+    """Unique, time-ordered row ids: the clock's millisecond, a sequence within it, and this process's node.
+
+    Text so that the same schema works in SQLite and PostgreSQL. The clock is the runtime's (a test clock
+    moved forward moves the ids with it), so an id's time prefix and its row's timestamps agree.
+    """
+
+    def __init__(self, node: str, clock: Callable[[], float]) -> None:
+        self._node = f"{node}{secrets.token_hex(2)}"  # a restarted node with a fixed --node-id still differs
+        self._clock = clock
+        self._ms = 0
+        self._seq = 0
+
+    def __call__(self) -> str:
+        ms = int(self._clock() * 1000)
+        if ms > self._ms:
+            self._ms, self._seq = ms, 0
+        else:  # the same millisecond, or a clock that stepped back: stay in order after the last id
+            self._seq += 1
+            if self._seq > 0xFFFFF:  # a million in one millisecond: borrow the next one
+                self._ms, self._seq = self._ms + 1, 0
+        return f"{self._ms:011x}{self._seq:05x}{self._node}"
+
+
+def id_floor(seconds: float) -> str:
+    """A string below the id of every row made at or after `seconds` (and above those made a millisecond
+    or more before it): `id < id_floor(t)` bounds a primary-key range scan for retention."""
+    return f"{max(0, int(seconds * 1000)):011x}"
+
+
 @dataclass(frozen=True, slots=True)
 class NewEvent:
     """An accepted event, stored on the bus that received it."""
 
-    id: str  # unique row id, time-ordered (see delivery.ingest.RowIds)
+    id: str  # unique row id, time-ordered (RowIds)
     event_id: str  # the envelope's id; the same on every bus the event reaches
     account: str  # owner of the bus
     region: str

@@ -24,7 +24,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequ
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-import orjson
 import psycopg
 from psycopg import errors as pg_errors
 from psycopg.pq import TransactionStatus
@@ -49,6 +48,7 @@ from eventyard.store.outbox import (
     EventRecord,
     NewDelivery,
     NewEvent,
+    id_floor,
 )
 from eventyard.store.sql import SqlTx, load
 
@@ -101,23 +101,17 @@ POSTGRES_SETUP = [
 # Claims and outcomes commit without waiting for the WAL flush: a crash may lose the last of them, which
 # only means a delivery is made again (at least once); accepted events (append_events) always wait.
 NOT_DURABLE = "SET LOCAL synchronous_commit TO OFF"
-# Accepted events and their deliveries, each a JSON array of the records' fields (orjson writes the
-# dataclasses of eventyard.store.outbox as objects).
-APPEND_EVENTS = """
-WITH new_events AS (
-    INSERT INTO events (id, event_id, account, region, bus, ingested_at, body, via)
-    SELECT id, event_id, account, region, bus, ingested_at, body, via
-    FROM json_to_recordset(%s::json) AS e(id text, event_id text, account text, region text, bus text,
-        ingested_at float8, body text, via text)
+# Accepted events and their deliveries go in by binary COPY: the least work per row for both sides (psycopg
+# encodes the rows in C; the server parses no text), about a third of what an INSERT of JSON rows cost.
+COPY_EVENTS = (
+    "COPY events (id, event_id, account, region, bus, ingested_at, body, via) FROM STDIN (FORMAT BINARY)"
 )
-INSERT INTO deliveries (id, event_ref, account, region, bus, rule_arn, target_id, target_arn, target, state,
-    due_at, attempts, lease_owner, created_at, updated_at)
-SELECT id, event_ref, account, region, bus, rule_arn, target_id, target_arn, target, state, due_at, attempts,
-    lease_owner, created_at, created_at
-FROM json_to_recordset(%s::json) AS d(id text, event_ref text, account text, region text, bus text,
-    rule_arn text, target_id text, target_arn text, target text, state text, due_at float8, attempts int,
-    lease_owner text, created_at float8)
-"""
+EVENT_TYPES = ("text", "text", "text", "text", "text", "float8", "text", "text")
+COPY_DELIVERIES = (
+    "COPY deliveries (id, event_ref, account, region, bus, rule_arn, target_id, target_arn, target, state, "
+    "due_at, attempts, lease_owner, created_at, updated_at) FROM STDIN (FORMAT BINARY)"
+)
+DELIVERY_TYPES = ("text",) * 10 + ("float8", "int4", "text", "float8", "float8")
 # The targets that have claimable-state deliveries, one index probe each (a loose index scan over
 # deliveries_claimable_by_target), for queries that leave some targets out: skipping a long backlog of an
 # excluded target row by row would cost as much as the backlog.
@@ -193,14 +187,15 @@ FIND_EVENT_DELIVERIES = (
     "last_error, lease_owner, created_at, updated_at FROM deliveries WHERE event_ref IN "
     '(SELECT id FROM events WHERE event_id = %s ORDER BY id COLLATE "C" LIMIT %s) ORDER BY id COLLATE "C"'
 )
+# Retention (params: id floor, cut-off time, limit): the id bound makes it a primary-key range scan.
 PURGE_DELIVERIES = """
 DELETE FROM deliveries WHERE id IN (
-    SELECT id FROM deliveries WHERE state NOT IN ('pending', 'in-flight') AND updated_at < %s
+    SELECT id FROM deliveries WHERE id < %s AND state NOT IN ('pending', 'in-flight') AND updated_at < %s
     LIMIT %s FOR UPDATE SKIP LOCKED)
 """
 PURGE_EVENTS = """
 DELETE FROM events WHERE id IN (
-    SELECT id FROM events e WHERE e.ingested_at < %s
+    SELECT id FROM events e WHERE e.id < %s AND e.ingested_at < %s
     AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_ref = e.id)
     LIMIT %s FOR UPDATE SKIP LOCKED)
 """
@@ -239,6 +234,8 @@ class PostgresStore(Store):
     connection, `acquire_timeout` to get a pooled connection while the database is healthy (a short one,
     `down_acquire_timeout`, once it has failed), and `statement_timeout` for one round trip.
     """
+
+    append_concurrency = 2  # while one commit waits for its round trips and WAL flush, the next one goes out
 
     def __init__(
         self,
@@ -490,16 +487,35 @@ class PostgresStore(Store):
     # end), so the deliveries of a node that died become claimable again when their lease runs out.
 
     async def append_events(self, events: Sequence[NewEvent], deliveries: Sequence[NewDelivery]) -> None:
-        # One statement (so one implicit transaction and one round trip) whatever the number of rows, which
-        # travel as two JSON arrays: the least work per row for the node and a small one for the database.
-        rows = (orjson.dumps(events).decode(), orjson.dumps(deliveries).decode())
+        # One transaction: BEGIN, a COPY per table, the wake-up for the other nodes' engines, COMMIT.
         async with self.connection() as conn:
-            if not any(d.state == PENDING for d in deliveries):
-                await self.execute(conn, APPEND_EVENTS, rows)
-                return
-            async with self._errors(), conn.pipeline():
-                await conn.execute(APPEND_EVENTS, rows)
-                await self.notify(conn, DELIVERIES_CHANNEL)  # wakes the other nodes' engines
+            try:
+                async with self._errors():
+                    await conn.execute("BEGIN")
+                    cursor = conn.cursor()
+                    async with cursor.copy(COPY_EVENTS) as copy:
+                        copy.set_types(EVENT_TYPES)
+                        for e in events:
+                            await copy.write_row(
+                                (e.id, e.event_id, e.account, e.region, e.bus, e.ingested_at, e.body, e.via)
+                            )
+                    if deliveries:
+                        async with cursor.copy(COPY_DELIVERIES) as copy:
+                            copy.set_types(DELIVERY_TYPES)
+                            for d in deliveries:
+                                await copy.write_row(
+                                    (
+                                        d.id, d.event_ref, d.account, d.region, d.bus, d.rule_arn, d.target_id,
+                                        d.target_arn, d.target, d.state, d.due_at, d.attempts, d.lease_owner,
+                                        d.created_at, d.created_at,
+                                    )
+                                )  # fmt: skip
+                    if any(d.state == PENDING for d in deliveries):
+                        await self.notify(conn, DELIVERIES_CHANNEL)
+                    await conn.execute("COMMIT")
+            except BaseException:
+                await self._rollback(conn)
+                raise
 
     async def claim_deliveries(
         self,
@@ -581,8 +597,9 @@ class PostgresStore(Store):
 
     async def purge_outbox(self, before: float, limit: int) -> int:
         async with self._pipelined("READ COMMITTED") as conn:
-            deliveries = await conn.execute(PURGE_DELIVERIES, (before, limit))
-            events = await conn.execute(PURGE_EVENTS, (before, limit))
+            floor = id_floor(before)
+            deliveries = await conn.execute(PURGE_DELIVERIES, (floor, before, limit))
+            events = await conn.execute(PURGE_EVENTS, (floor, before, limit))
         return max(deliveries.rowcount, 0) + max(events.rowcount, 0)
 
     # recover_leases: the base class's "nothing": another node may hold any lease; they expire instead.

@@ -14,6 +14,7 @@ from eventyard.store.outbox import (
     EventRecord,
     NewDelivery,
     NewEvent,
+    id_floor,
 )
 from eventyard.store.sql import load
 
@@ -216,15 +217,16 @@ class SqliteOutbox:
 
     async def purge_outbox(self, before: float, limit: int) -> int:
         def purge(conn: sqlite3.Connection) -> int:
+            floor = id_floor(before)
             gone = conn.execute(
-                "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries "
-                "WHERE state NOT IN ('pending', 'in-flight') AND updated_at < ? LIMIT ?)",
-                (before, limit),
+                "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries WHERE id < ? "
+                "AND state NOT IN ('pending', 'in-flight') AND updated_at < ? LIMIT ?)",
+                (floor, before, limit),
             ).rowcount
             gone += conn.execute(
-                "DELETE FROM events WHERE id IN (SELECT id FROM events e WHERE e.ingested_at < ? AND NOT EXISTS "
-                "(SELECT 1 FROM deliveries d WHERE d.event_ref = e.id) LIMIT ?)",
-                (before, limit),
+                "DELETE FROM events WHERE id IN (SELECT id FROM events e WHERE e.id < ? AND e.ingested_at < ? "
+                "AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_ref = e.id) LIMIT ?)",
+                (floor, before, limit),
             ).rowcount
             return gone
 
