@@ -300,3 +300,18 @@ async def test_purge_removes_finished_deliveries_and_then_their_events(store: St
     assert await store.purge_outbox(before=1001, limit=100) == 2  # the delivery, then its event
     assert await store.find_event(old.event_id) == []
     assert len((await store.find_event(kept.event_id))[0].deliveries) == 1  # still pending: kept
+
+
+async def test_a_large_commit_keeps_every_row(store: Store) -> None:
+    # Large enough for PostgreSQL's COPY path (postgres.COPY_MIN_ROWS), and a small one for its JSON path.
+    for count in (150, 3):
+        events = [_event(event_id=f"bulk-{count}-{i}") for i in range(count)]
+        deliveries = [_delivery(e, due=900 + i) for i, e in enumerate(events)]
+        await store.append_events(events, deliveries)
+        for event in (events[0], events[-1]):
+            [record] = await store.find_event(event.event_id)
+            assert (record.id, record.body) == (event.id, event.body)
+            assert [d.id for d in record.deliveries] == [d.id for d in deliveries if d.event_ref == event.id]
+        claimed = await store.claim_deliveries("n", now=10_000, lease_seconds=30, limit=1000)
+        assert sorted(c.id for c in claimed) == sorted(d.id for d in deliveries)
+        assert {c.body for c in claimed} == {e.body for e in events}
