@@ -1,10 +1,10 @@
 """A throwaway PostgreSQL server for tests and benchmarks: Debian's `postgresql` binaries, `initdb` and
-`pg_ctl` on a free 127.0.0.1 port under a temporary directory, removed again by `stop()`.
+`pg_ctl` on a free 127.0.0.1 port under a temporary directory, removed again by `destroy()`.
 
-    cluster = PgCluster().start()      # installs Debian's postgresql package first if it is missing (root)
-    url = cluster.create_database()    # postgresql://postgres@127.0.0.1:PORT/eventyard_...
+    cluster = PgCluster().start()          # installs Debian's postgresql package first if it is missing (root)
+    url = create_database(cluster.url)     # postgresql://postgres@127.0.0.1:PORT/eventyard_...
     ...
-    cluster.stop()
+    cluster.destroy()
 
 Run as a script it starts a cluster, prints its URL and waits; Ctrl-C stops it:
 `python -m tests.pgserver` (add `--durable` for fsync and synchronous commit, as in production).

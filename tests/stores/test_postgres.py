@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Callable
 import psycopg
 import pytest
 
-from eventyard.store.base import DELIVERIES_CHANNEL, RULES_CHANNEL, Contention, StoreUnavailable
+from eventyard.store.base import DELIVERIES_CHANNEL, RULES_CHANNEL, Contention, StoreUnavailable, migrations
 from eventyard.store.outbox import PENDING, NewDelivery, NewEvent
 from eventyard.store.postgres import PostgresStore
 from tests.pgserver import PgCluster, create_database
@@ -69,6 +69,7 @@ async def test_nodes_starting_together_apply_each_migration_once(database: str) 
     with psycopg.connect(database) as conn:
         versions = [row[0] for row in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
     assert versions == sorted(set(versions)) and versions[0] == 1
+    assert versions == [version for version, _ in migrations()]  # every one, once
 
 
 async def test_a_rule_change_is_announced_to_the_other_nodes_within_a_second(nodes) -> None:

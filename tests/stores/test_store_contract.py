@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
+import json
 from collections.abc import AsyncIterator, Callable
 
 import pytest
@@ -16,10 +17,12 @@ from eventyard.store.outbox import (
     IN_FLIGHT,
     PENDING,
     DeliveryOutcome,
+    DeliveryRecord,
     NewDelivery,
     NewEvent,
     id_floor,
 )
+from eventyard.store.postgres import COPY_MIN_ROWS
 
 pytestmark = pytest.mark.anyio
 
@@ -304,14 +307,43 @@ async def test_purge_removes_finished_deliveries_and_then_their_events(store: St
 
 async def test_a_large_commit_keeps_every_row(store: Store) -> None:
     # Large enough for PostgreSQL's COPY path (postgres.COPY_MIN_ROWS), and a small one for its JSON path.
+    assert 2 * 3 < COPY_MIN_ROWS <= 2 * 150
     for count in (150, 3):
-        events = [_event(event_id=f"bulk-{count}-{i}") for i in range(count)]
+        events = [
+            dataclasses.replace(_event(event_id=f"bulk-{count}-{i}"), via=f"arn:aws:events:{R}:{A}:rule/{i}")
+            for i in range(count)
+        ]
         deliveries = [_delivery(e, due=900 + i) for i, e in enumerate(events)]
+        # Every other one handed straight to the accepting node: state and lease_owner go in as given.
+        deliveries = [
+            dataclasses.replace(d, state=IN_FLIGHT, lease_owner="me") if i % 2 else d
+            for i, d in enumerate(deliveries)
+        ]
         await store.append_events(events, deliveries)
         for event in (events[0], events[-1]):
             [record] = await store.find_event(event.event_id)
             assert (record.id, record.body) == (event.id, event.body)
             assert [d.id for d in record.deliveries] == [d.id for d in deliveries if d.event_ref == event.id]
+            assert (record.account, record.region, record.bus, record.ingested_at) == (
+                event.account, event.region, event.bus, event.ingested_at,
+            )  # fmt: skip
+            assert record.deliveries == [
+                DeliveryRecord(
+                    d.id, d.account, d.region, d.bus, d.rule_arn, d.target_id, d.target_arn, d.state, d.attempts,
+                    d.due_at, None, d.lease_owner, d.created_at, d.created_at,
+                )
+                for d in deliveries
+                if d.event_ref == event.id
+            ]  # fmt: skip
         claimed = await store.claim_deliveries("n", now=10_000, lease_seconds=30, limit=1000)
         assert sorted(c.id for c in claimed) == sorted(d.id for d in deliveries)
         assert {c.body for c in claimed} == {e.body for e in events}
+        by_id = {d.id: d for d in deliveries}
+        events_by_id = {e.id: e for e in events}
+        for c in claimed:
+            d, e = by_id[c.id], events_by_id[c.event_ref]
+            assert (c.event_id, c.body, c.ingested_at, c.via) == (e.event_id, e.body, e.ingested_at, e.via)
+            assert (c.account, c.region, c.bus, c.rule_arn, c.target_id, c.target_arn) == (
+                d.account, d.region, d.bus, d.rule_arn, d.target_id, d.target_arn,
+            )  # fmt: skip
+            assert (c.target, c.attempts, c.created_at) == (json.loads(d.target), d.attempts, d.created_at)

@@ -17,10 +17,13 @@ they sort by time: inserts append to the primary keys, and retention finds old r
 
 from __future__ import annotations
 
+import operator
 import secrets
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, fields
 from typing import Any
+
+import orjson
 
 PENDING = "pending"
 IN_FLIGHT = "in-flight"
@@ -166,3 +169,61 @@ class EventRecord:
     ingested_at: float
     body: str
     deliveries: list[DeliveryRecord]
+
+
+# -- rows: how both stores write and read these records ----------------------------------------------------
+
+# The columns of the two tables in the order the stores insert them, and a record's row in that order (a
+# delivery's updated_at starts as its created_at).
+EVENT_COLUMNS = ("id", "event_id", "account", "region", "bus", "ingested_at", "body", "via")
+DELIVERY_COLUMNS = (
+    "id", "event_ref", "account", "region", "bus", "rule_arn", "target_id", "target_arn", "target", "state",
+    "due_at", "attempts", "lease_owner", "created_at", "updated_at",
+)  # fmt: skip
+event_row: Callable[[NewEvent], tuple[Any, ...]] = operator.attrgetter(*EVENT_COLUMNS)
+delivery_row: Callable[[NewDelivery], tuple[Any, ...]] = operator.attrgetter(
+    *DELIVERY_COLUMNS[:-1], "created_at"
+)
+
+# What a claim returns per delivery, joined with its event (aliases d: deliveries, e: events), in the order
+# of `claimed_delivery`.
+CLAIMED_COLUMNS = (
+    "d.id, d.event_ref, e.event_id, d.account, d.region, d.bus, d.rule_arn, d.target_id, d.target_arn, "
+    "d.target, d.attempts, d.created_at, e.body, e.ingested_at, e.via"
+)
+
+
+def claimed_delivery(row: Sequence[Any], lease_expires_at: float) -> ClaimedDelivery:
+    """The ClaimedDelivery of a row of CLAIMED_COLUMNS."""
+    return ClaimedDelivery(
+        id=row[0],
+        event_ref=row[1],
+        event_id=row[2],
+        account=row[3],
+        region=row[4],
+        bus=row[5],
+        rule_arn=row[6],
+        target_id=row[7],
+        target_arn=row[8],
+        target=orjson.loads(row[9]),
+        attempts=row[10],
+        created_at=row[11],
+        lease_expires_at=lease_expires_at,
+        body=row[12],
+        ingested_at=row[13],
+        via=row[14],
+    )
+
+
+# What find_event reads: the columns of an EventRecord (but its deliveries) and, after the event's row id, of
+# a DeliveryRecord; `event_records` puts them together.
+FOUND_EVENT_COLUMNS = ", ".join(f.name for f in fields(EventRecord) if f.name != "deliveries")
+FOUND_DELIVERY_COLUMNS = ", ".join(("event_ref", *(f.name for f in fields(DeliveryRecord))))
+
+
+def event_records(events: Iterable[Sequence[Any]], deliveries: Iterable[Sequence[Any]]) -> list[EventRecord]:
+    """EventRecords from rows of FOUND_EVENT_COLUMNS and of FOUND_DELIVERY_COLUMNS (in the order to show)."""
+    by_event: dict[str, list[DeliveryRecord]] = {}
+    for row in deliveries:
+        by_event.setdefault(row[0], []).append(DeliveryRecord(*row[1:]))
+    return [EventRecord(*row, by_event.get(row[0], [])) for row in events]

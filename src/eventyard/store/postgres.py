@@ -42,16 +42,24 @@ from eventyard.store.base import (
     split_statements,
 )
 from eventyard.store.outbox import (
+    CLAIMED_COLUMNS,
+    DELIVERY_COLUMNS,
+    EVENT_COLUMNS,
+    FOUND_DELIVERY_COLUMNS,
+    FOUND_EVENT_COLUMNS,
     PENDING,
     ClaimedDelivery,
     DeliveryOutcome,
-    DeliveryRecord,
     EventRecord,
     NewDelivery,
     NewEvent,
+    claimed_delivery,
+    delivery_row,
+    event_records,
+    event_row,
     id_floor,
 )
-from eventyard.store.sql import SqlTx, load
+from eventyard.store.sql import SqlTx
 
 log = logging.getLogger("eventyard.store.postgres")
 
@@ -122,14 +130,9 @@ FROM json_to_recordset(%s::json) AS d(id text, event_ref text, account text, reg
 # Accepted events and their deliveries go in by binary COPY: the least work per row for both sides (psycopg
 # encodes the rows in C; the server parses no text), about a third of what an INSERT of JSON rows cost,
 # but in five round trips instead of one: worth it from COPY_MIN_ROWS rows.
-COPY_EVENTS = (
-    "COPY events (id, event_id, account, region, bus, ingested_at, body, via) FROM STDIN (FORMAT BINARY)"
-)
+COPY_EVENTS = f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
 EVENT_TYPES = ("text", "text", "text", "text", "text", "float8", "text", "text")
-COPY_DELIVERIES = (
-    "COPY deliveries (id, event_ref, account, region, bus, rule_arn, target_id, target_arn, target, state, "
-    "due_at, attempts, lease_owner, created_at, updated_at) FROM STDIN (FORMAT BINARY)"
-)
+COPY_DELIVERIES = f"COPY deliveries ({', '.join(DELIVERY_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
 DELIVERY_TYPES = ("text",) * 10 + ("float8", "int4", "text", "float8", "float8")
 COPY_MIN_ROWS = 100
 # The targets that have claimable-state deliveries, one index probe each (a loose index scan over
@@ -153,21 +156,22 @@ _CLAIM = """
     RETURNING d.id, d.event_ref, d.account, d.region, d.bus, d.rule_arn, d.target_id, d.target_arn, d.target,
         d.attempts, d.created_at, picked.due_at AS was_due
 )
-SELECT c.id, c.event_ref, e.event_id, c.account, c.region, c.bus, c.rule_arn, c.target_id, c.target_arn,
-    c.target, c.attempts, c.created_at, e.body, e.ingested_at, e.via
-FROM claimed c JOIN events e ON e.id = c.event_ref
-ORDER BY c.was_due, c.id
+SELECT {columns}
+FROM claimed d JOIN events e ON e.id = d.event_ref
+ORDER BY d.was_due, d.id
 """
 CLAIM_DELIVERIES = _CLAIM.format(
+    columns=CLAIMED_COLUMNS,
     pick="""WITH picked AS (
     SELECT id, due_at FROM deliveries
     WHERE state IN ('pending', 'in-flight') AND due_at <= %(now)s
     ORDER BY due_at
     LIMIT %(limit)s
     FOR UPDATE SKIP LOCKED
-)"""
+)""",
 )
 CLAIM_DELIVERIES_EXCLUDING = _CLAIM.format(
+    columns=CLAIMED_COLUMNS,
     pick=f"""WITH RECURSIVE {_OPEN_TARGETS}, picked AS (
     SELECT p.id, p.due_at FROM open_targets o CROSS JOIN LATERAL (
         SELECT d.id, d.due_at FROM deliveries d
@@ -179,10 +183,10 @@ CLAIM_DELIVERIES_EXCLUDING = _CLAIM.format(
     WHERE o.target_arn IS NOT NULL AND NOT (o.target_arn = ANY(%(excluded)s::text[]))
     ORDER BY p.due_at
     LIMIT %(limit)s
-)"""
+)""",
 )
-# Apply outcomes only where the lease is still the outcome's; a success keeps the last failure. Params: now, then arrays of id, lease_owner,
-# state, attempts, due_at, last_error.
+# Apply outcomes only where the lease is still the outcome's; a success keeps the last failure. Params: now,
+# then arrays of id, lease_owner, state, attempts, due_at, last_error.
 RECORD_OUTCOMES = """
 UPDATE deliveries d SET state = o.state, attempts = o.attempts, due_at = o.due_at,
     last_error = COALESCE(o.last_error, d.last_error),
@@ -198,13 +202,9 @@ SELECT min((SELECT min(d.due_at) FROM deliveries d
             WHERE d.state IN ('pending', 'in-flight') AND d.target_arn = o.target_arn))
 FROM open_targets o WHERE o.target_arn IS NOT NULL AND NOT (o.target_arn = ANY(%(excluded)s::text[]))
 """
-FIND_EVENTS = (
-    "SELECT id, event_id, account, region, bus, ingested_at, body FROM events "
-    'WHERE event_id = %s ORDER BY id COLLATE "C" LIMIT %s'
-)
+FIND_EVENTS = f'SELECT {FOUND_EVENT_COLUMNS} FROM events WHERE event_id = %s ORDER BY id COLLATE "C" LIMIT %s'
 FIND_EVENT_DELIVERIES = (
-    "SELECT event_ref, id, account, region, bus, rule_arn, target_id, target_arn, state, attempts, due_at, "
-    "last_error, lease_owner, created_at, updated_at FROM deliveries WHERE event_ref IN "
+    f"SELECT {FOUND_DELIVERY_COLUMNS} FROM deliveries WHERE event_ref IN "
     '(SELECT id FROM events WHERE event_id = %s ORDER BY id COLLATE "C" LIMIT %s) ORDER BY id COLLATE "C"'
 )
 # Retention (params: id floor, cut-off time, limit): the id bound makes it a primary-key range scan.
@@ -417,25 +417,27 @@ class PostgresStore(Store):
                     if version in applied:
                         continue
                     log.info("applying migration %d", version)
-                    await self.execute(conn, "BEGIN")
-                    try:
-                        for statement in split_statements(sql):
-                            await self.execute(conn, statement)
-                        await self.execute(
-                            conn, "INSERT INTO schema_migrations (version) VALUES (%s)", (version,)
-                        )
-                        await self.execute(conn, "COMMIT")
-                    except BaseException:
-                        if not conn.closed:
-                            await conn.execute("ROLLBACK")
-                        raise
-                for statement in POSTGRES_SETUP:
-                    await self.execute(conn, statement)
+                    await self._apply(conn, split_statements(sql), version)
+                # One transaction: the other nodes never see the announcement trigger dropped and not yet back.
+                await self._apply(conn, POSTGRES_SETUP)
             finally:
                 if not conn.closed:
-                    await self.guarded(
-                        conn.execute("SELECT pg_advisory_unlock(%s, %s)", (LOCK_NAMESPACE, MIGRATION_LOCK))
+                    await self.execute(
+                        conn, "SELECT pg_advisory_unlock(%s, %s)", (LOCK_NAMESPACE, MIGRATION_LOCK)
                     )
+
+    async def _apply(self, conn: Conn, statements: Sequence[str], version: int | None = None) -> None:
+        """Run `statements` in one transaction, recording `version` in schema_migrations with them if given."""
+        await self.execute(conn, "BEGIN")
+        try:
+            for statement in statements:
+                await self.execute(conn, statement)
+            if version is not None:
+                await self.execute(conn, "INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
+            await self.execute(conn, "COMMIT")
+        except BaseException:
+            await self._rollback(conn)
+            raise
 
     async def close(self) -> None:
         self._closing = True
@@ -527,20 +529,12 @@ class PostgresStore(Store):
                     async with cursor.copy(COPY_EVENTS) as copy:
                         copy.set_types(EVENT_TYPES)
                         for e in events:
-                            await copy.write_row(
-                                (e.id, e.event_id, e.account, e.region, e.bus, e.ingested_at, e.body, e.via)
-                            )
+                            await copy.write_row(event_row(e))
                     if deliveries:
                         async with cursor.copy(COPY_DELIVERIES) as copy:
                             copy.set_types(DELIVERY_TYPES)
                             for d in deliveries:
-                                await copy.write_row(
-                                    (
-                                        d.id, d.event_ref, d.account, d.region, d.bus, d.rule_arn, d.target_id,
-                                        d.target_arn, d.target, d.state, d.due_at, d.attempts, d.lease_owner,
-                                        d.created_at, d.created_at,
-                                    )
-                                )  # fmt: skip
+                                await copy.write_row(delivery_row(d))
                     if wake:
                         await self.notify(conn, DELIVERIES_CHANNEL)
                     await conn.execute("COMMIT")
@@ -568,27 +562,7 @@ class PostgresStore(Store):
             cursor = await conn.execute(
                 CLAIM_DELIVERIES_EXCLUDING if exclude_targets else CLAIM_DELIVERIES, params
             )
-        return [
-            ClaimedDelivery(
-                id=r[0],
-                event_ref=r[1],
-                event_id=r[2],
-                account=r[3],
-                region=r[4],
-                bus=r[5],
-                rule_arn=r[6],
-                target_id=r[7],
-                target_arn=r[8],
-                target=load(r[9]),
-                attempts=r[10],
-                created_at=r[11],
-                lease_expires_at=until,
-                body=r[12],
-                ingested_at=r[13],
-                via=r[14],
-            )
-            for r in await cursor.fetchall()
-        ]
+        return [claimed_delivery(row, until) for row in await cursor.fetchall()]
 
     async def record_outcomes(self, outcomes: Sequence[DeliveryOutcome], now: float) -> int:
         if not outcomes:
@@ -621,10 +595,7 @@ class PostgresStore(Store):
         async with self._pipelined("REPEATABLE READ") as conn:
             found_events = await conn.execute(FIND_EVENTS, (event_id, limit))
             found_deliveries = await conn.execute(FIND_EVENT_DELIVERIES, (event_id, limit))
-        deliveries: dict[str, list[DeliveryRecord]] = {}
-        for row in await found_deliveries.fetchall():
-            deliveries.setdefault(row[0], []).append(DeliveryRecord(*row[1:]))
-        return [EventRecord(*e, deliveries.get(e[0], [])) for e in await found_events.fetchall()]
+        return event_records(await found_events.fetchall(), await found_deliveries.fetchall())
 
     async def purge_outbox(self, before: float, limit: int) -> int:
         async with self._pipelined("READ COMMITTED") as conn:

@@ -14,7 +14,7 @@ import orjson
 from eventyard.store.base import Conflict, Doc, Tx
 
 _KEY = "kind=? AND account=? AND region=? AND parent=? AND name=?"
-_COLUMNS = "INSERT INTO resources (kind, account, region, parent, name, ref, doc) VALUES (?,?,?,?,?,?,?)"
+_INSERT = "INSERT INTO resources (kind, account, region, parent, name, ref, doc) VALUES (?,?,?,?,?,?,?)"
 
 
 def load(text: str | bytes) -> Doc:
@@ -54,7 +54,7 @@ class SqlTx(Tx):
         # ON CONFLICT DO NOTHING rather than catching a unique violation: on PostgreSQL an error would abort the
         # transaction, and callers may carry on after a Conflict.
         rows = await self.execute(
-            f"{_COLUMNS} ON CONFLICT DO NOTHING RETURNING 1",
+            f"{_INSERT} ON CONFLICT DO NOTHING RETURNING 1",
             (kind, account, region, parent, name, ref, dump(doc)),
         )
         if not rows:
@@ -71,7 +71,7 @@ class SqlTx(Tx):
         ref: str | None = None,
     ) -> None:
         await self.execute(
-            f"{_COLUMNS} ON CONFLICT (kind, account, region, parent, name) "
+            f"{_INSERT} ON CONFLICT (kind, account, region, parent, name) "
             "DO UPDATE SET ref=excluded.ref, doc=excluded.doc",
             (kind, account, region, parent, name, ref, dump(doc)),
         )

@@ -8,24 +8,32 @@ from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, TypeVar
 
 from eventyard.store.outbox import (
+    CLAIMED_COLUMNS,
+    DELIVERY_COLUMNS,
+    EVENT_COLUMNS,
+    FOUND_DELIVERY_COLUMNS,
+    FOUND_EVENT_COLUMNS,
     ClaimedDelivery,
     DeliveryOutcome,
-    DeliveryRecord,
     EventRecord,
     NewDelivery,
     NewEvent,
+    claimed_delivery,
+    delivery_row,
+    event_records,
+    event_row,
     id_floor,
 )
-from eventyard.store.sql import load
 
 T = TypeVar("T")
 
 
-_EVENT_COLUMNS = "id, event_id, account, region, bus, ingested_at, body, via"
-_DELIVERY_COLUMNS = (
-    "id, event_ref, account, region, bus, rule_arn, target_id, target_arn, target, state, due_at, attempts, "
-    "lease_owner, created_at, updated_at"
-)
+def _insert(table: str, columns: tuple[str, ...]) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({','.join('?' * len(columns))})"
+
+
+_INSERT_EVENT = _insert("events", EVENT_COLUMNS)
+_INSERT_DELIVERY = _insert("deliveries", DELIVERY_COLUMNS)
 _CLAIMABLE = "state IN ('pending', 'in-flight') AND due_at <= ?"
 
 
@@ -39,7 +47,6 @@ class SqliteOutbox:
     """The outbox half of SqliteStore: each method runs whole on the store's thread, in one transaction."""
 
     _lock: asyncio.Lock
-    path: str
 
     if TYPE_CHECKING:
 
@@ -70,37 +77,13 @@ class SqliteOutbox:
             return await self.run(transaction)
 
     async def append_events(self, events: Sequence[NewEvent], deliveries: Sequence[NewDelivery]) -> None:
-        event_rows = [
-            (e.id, e.event_id, e.account, e.region, e.bus, e.ingested_at, e.body, e.via) for e in events
-        ]
-        delivery_rows = [
-            (
-                d.id,
-                d.event_ref,
-                d.account,
-                d.region,
-                d.bus,
-                d.rule_arn,
-                d.target_id,
-                d.target_arn,
-                d.target,
-                d.state,
-                d.due_at,
-                d.attempts,
-                d.lease_owner,
-                d.created_at,
-                d.created_at,
-            )
-            for d in deliveries
-        ]
+        event_rows = list(map(event_row, events))
+        delivery_rows = list(map(delivery_row, deliveries))
 
         def write(conn: sqlite3.Connection) -> None:
-            conn.executemany(f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?,?,?,?,?,?,?,?)", event_rows)
+            conn.executemany(_INSERT_EVENT, event_rows)
             if delivery_rows:
-                conn.executemany(
-                    f"INSERT INTO deliveries ({_DELIVERY_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    delivery_rows,
-                )
+                conn.executemany(_INSERT_DELIVERY, delivery_rows)
 
         await self._write(write)
 
@@ -132,34 +115,13 @@ class SqliteOutbox:
                 (owner, until, now, *ids),
             )
             rows = conn.execute(
-                "SELECT d.id, d.event_ref, e.event_id, d.account, d.region, d.bus, d.rule_arn, d.target_id, "
-                "d.target_arn, d.target, d.attempts, d.created_at, e.body, e.ingested_at, e.via "
-                f"FROM deliveries d JOIN events e ON e.id = d.event_ref WHERE d.id IN ({marks})",
+                f"SELECT {CLAIMED_COLUMNS} FROM deliveries d JOIN events e ON e.id = d.event_ref "
+                f"WHERE d.id IN ({marks})",
                 ids,
             ).fetchall()
             order = {delivery_id: index for index, delivery_id in enumerate(ids)}
             rows.sort(key=lambda row: order[row[0]])  # earliest due first, as claimed
-            return [
-                ClaimedDelivery(
-                    id=r[0],
-                    event_ref=r[1],
-                    event_id=r[2],
-                    account=r[3],
-                    region=r[4],
-                    bus=r[5],
-                    rule_arn=r[6],
-                    target_id=r[7],
-                    target_arn=r[8],
-                    target=load(r[9]),
-                    attempts=r[10],
-                    created_at=r[11],
-                    lease_expires_at=until,
-                    body=r[12],
-                    ingested_at=r[13],
-                    via=r[14],
-                )
-                for r in rows
-            ]
+            return [claimed_delivery(row, until) for row in rows]
 
         return await self._write(claim, durable=False)
 
@@ -196,21 +158,15 @@ class SqliteOutbox:
     async def find_event(self, event_id: str, limit: int = 100) -> list[EventRecord]:
         def read(conn: sqlite3.Connection) -> list[EventRecord]:
             events = conn.execute(
-                f"SELECT {_EVENT_COLUMNS} FROM events WHERE event_id=? ORDER BY id LIMIT ?", (event_id, limit)
+                f"SELECT {FOUND_EVENT_COLUMNS} FROM events WHERE event_id=? ORDER BY id LIMIT ?",
+                (event_id, limit),
             ).fetchall()
-            found = []
-            for e in events:
-                deliveries = [
-                    DeliveryRecord(*row)
-                    for row in conn.execute(
-                        "SELECT id, account, region, bus, rule_arn, target_id, target_arn, state, attempts, "
-                        "due_at, last_error, lease_owner, created_at, updated_at "
-                        "FROM deliveries WHERE event_ref=? ORDER BY id",
-                        (e[0],),
-                    )
-                ]
-                found.append(EventRecord(e[0], e[1], e[2], e[3], e[4], e[5], e[6], deliveries))
-            return found
+            deliveries = conn.execute(
+                f"SELECT {FOUND_DELIVERY_COLUMNS} FROM deliveries WHERE event_ref IN "
+                "(SELECT id FROM events WHERE event_id=? ORDER BY id LIMIT ?) ORDER BY id",
+                (event_id, limit),
+            )
+            return event_records(events, deliveries)
 
         async with self._lock:
             return await self.run(read)
