@@ -26,6 +26,7 @@ def test_size_counts_time_as_14_bytes_and_text_as_utf8():
     )
     # EventBusName and TraceHeader are not counted; missing fields count nothing.
     assert env.entry_size(entry(EventBusName="b" * 100, TraceHeader="t" * 100)) == env.entry_size(entry())
+    assert env.entry_size(entry(EventBusName="b" * 100, TraceHeader="t" * 100)) == 11 + 5 + 2
     assert env.entry_size({}) == 0
 
 

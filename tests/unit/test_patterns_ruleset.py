@@ -184,6 +184,11 @@ class TestExplain:
 
     def test_mismatch_is_a_value(self) -> None:
         assert Mismatch("a", "[1]", (2,), "no value passes") == Mismatch("a", "[1]", (2,), "no value passes")
+        assert hash(Mismatch("a", "[1]", (2,), "no value passes")) == hash(
+            Mismatch("a", "[1]", (2,), "no value passes")
+        )
+        assert Mismatch("a", "[1]", (2,), "no value passes") != Mismatch("a", "[1]", (3,), "no value passes")
+        assert Mismatch("a", "[1]", (2,), "no value passes") != Mismatch("a", "[1]", (2,), "x", branch=0)
 
 
 def test_readers_need_no_lock_while_one_writer_changes_rules() -> None:

@@ -355,6 +355,15 @@ class TestDuplicateKeys:
 def test_a_pattern_compiles_to_the_same_thing_from_text_or_values() -> None:
     pattern = {"source": ["a"], "detail": {"n": [{"numeric": [">", 1]}], "$or": [{"x": ["1"]}, {"y": [2]}]}}
     from_values = parse_pattern(pattern)
-    from_text = parse_pattern(json.dumps(pattern))
+    # The same pattern written otherwise (key order, spacing), so that it is compiled on its own rather than
+    # found in the cache under the text `json.dumps(pattern)` gives.
+    text = '{ "detail" : { "$or" : [ {"x": ["1"]}, {"y": [2]} ], "n": [{"numeric": [">", 1]}] }, "source": ["a"] }'
+    assert text != json.dumps(pattern)
+    from_text = parse_pattern(text)
+    assert from_text is not from_values
     assert from_values.branches == from_text.branches
     assert len(from_values.branches) == 2
+    assert [[path for path, _ in branch] for branch in from_text.branches] == [
+        ["detail.n", "detail.x", "source"],
+        ["detail.n", "detail.y", "source"],
+    ]

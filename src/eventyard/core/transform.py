@@ -53,6 +53,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Final
 
+from eventyard.core.patterns.jsonlex import source_location
 from eventyard.errors import AwsError
 
 RULE_ARN: Final = "aws.events.rule-arn"
@@ -451,10 +452,6 @@ def validate_input_transformer(transformer: object, *, target_id: str | None = N
         raise _validation(f"InputTemplate{where} is not valid JSON.") from None  # ours
 
 
-# Jackson (AWS's JSON parser) prints at most this many characters of the source in its messages.
-_JACKSON_SNIPPET = 500
-
-
 def _jackson_location(text: str, pos: int) -> tuple[int, int]:
     """Line and column in the style of Jackson, which reports the position just after the offending token
     (``env:dev`` -> column 4, ``{'env':'dev'}`` -> column 3, as AWS answers). Approximate for other errors."""
@@ -471,12 +468,6 @@ def _jackson_location(text: str, pos: int) -> tuple[int, int]:
     return line, end - line_start + 1
 
 
-def _jackson_source(text: str) -> str:
-    if len(text) > _JACKSON_SNIPPET:
-        return f'(String)"{text[:_JACKSON_SNIPPET]}"[truncated {len(text) - _JACKSON_SNIPPET} chars]'
-    return f'(String)"{text}"'
-
-
 def validate_input(text: object, *, target_id: str | None = None) -> None:
     """PutTargets check of a constant ``Input``: any JSON text (object, array, string, number, ...)."""
     if not isinstance(text, str):
@@ -491,8 +482,7 @@ def validate_input(text: object, *, target_id: str | None = None) -> None:
         return
     line, column = _jackson_location(text, pos)
     raise _validation(
-        f"JSON syntax error in input{_for_target(target_id)}: "
-        f"[Source: {_jackson_source(text)}; line: {line}, column: {column}]"
+        f"JSON syntax error in input{_for_target(target_id)}: {source_location(text, line, column)}"
     )
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Any
+from typing import Any, NoReturn
 
 from eventyard.core.patterns import jsonlex as tok
 from eventyard.core.patterns.errors import InvalidEventPattern, PatternFormatError, PatternValueError
@@ -69,7 +69,7 @@ RESERVED_IN_OR = frozenset(
 Rule = dict[str, list[ValueTest]]
 
 
-def _barf(reason: str) -> None:
+def _barf(reason: str) -> NoReturn:
     raise PatternFormatError(reason)
 
 
@@ -224,38 +224,32 @@ class _Compiler:
         if handler is None:
             # `exactly` is Ruler's, not EventBridge's (absent from the EventBridge operator table).
             _barf(f"Unrecognized match type {kind}")
-            raise AssertionError  # unreachable
         return handler(self)
 
     def _prefix(self) -> ValueTest:
-        token = self.tokens.next_token()
-        if token == tok.START_OBJECT:
-            return self._ignore_case_expression("Prefix", "prefix", PrefixIgnoreCase)
-        if token != tok.VALUE_STRING:
-            _barf("prefix match pattern must be a string")
-        test = Prefix(self.tokens.text())
-        self._expect_end()
-        return test
+        return self._affix("prefix", Prefix, PrefixIgnoreCase)
 
     def _suffix(self) -> ValueTest:
-        token = self.tokens.next_token()
-        if token == tok.START_OBJECT:
-            return self._ignore_case_expression("Suffix", "suffix", SuffixIgnoreCase)
-        if token != tok.VALUE_STRING:
-            _barf("suffix match pattern must be a string")
-        test = Suffix(self.tokens.text())
-        self._expect_end()
-        return test
+        return self._affix("suffix", Suffix, SuffixIgnoreCase)
 
-    def _ignore_case_expression(self, title: str, kind: str, make: Callable[[str], ValueTest]) -> ValueTest:
+    def _affix(
+        self, kind: str, make: Callable[[str], ValueTest], make_ignore_case: Callable[[str], ValueTest]
+    ) -> ValueTest:
+        """``{"prefix": "v"}`` or ``{"prefix": {"equals-ignore-case": "v"}}`` (and the same for suffix)."""
         tokens = self.tokens
-        if tokens.next_token() != tok.FIELD_NAME:
-            _barf(f"{title} expression name not found")
-        operator = tokens.current_name
-        if operator != "equals-ignore-case":
-            _barf(f"Unsupported {kind} pattern: {operator}")
-        test = make(self._string_operand("equals-ignore-case match pattern must be a string"))
-        self._expect_end()
+        token = tokens.next_token()
+        if token == tok.START_OBJECT:
+            if tokens.next_token() != tok.FIELD_NAME:
+                _barf(f"{kind.capitalize()} expression name not found")
+            operator = tokens.current_name
+            if operator != "equals-ignore-case":
+                _barf(f"Unsupported {kind} pattern: {operator}")
+            test = make_ignore_case(self._string_operand("equals-ignore-case match pattern must be a string"))
+            self._expect_end()
+        elif token == tok.VALUE_STRING:
+            test = make(tokens.text())
+        else:
+            _barf(f"{kind} match pattern must be a string")
         self._expect_end()
         return test
 
@@ -302,7 +296,7 @@ class _Compiler:
         number = comparable_text(text)
         if number is None:
             _barf(f"Cannot compare number : {text}")
-        return number  # type: ignore[return-value]
+        return number
 
     def _range(self, low: str | None, low_open: bool, high: str | None, high_open: bool) -> ValueTest:
         bottom = -MAX_DOUBLE if low is None else self._number(low)
@@ -338,7 +332,6 @@ class _Compiler:
             self._expect_end_array("Too many elements in numeric expression")
             return self._range(None, False, top, operator == "<")
         _barf(f"Unrecognized numeric range operator: {operator}")
-        raise AssertionError  # unreachable
 
     def _complete_range(self, token: int, bottom: str, bottom_open: bool) -> ValueTest:
         tokens = self.tokens

@@ -33,21 +33,21 @@ class InvalidEventPattern(Exception):
         return AwsError("InvalidEventPatternException", self.message)
 
 
-class PatternFormatError(Exception):
+class _Refusal(Exception):
+    """Internal: a refusal on its way to becoming InvalidEventPattern; `reason` is AWS's reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class PatternFormatError(_Refusal):
     """Internal: a refusal Ruler raises as a JSON parse error (the kind that lets it retry as a legacy rule).
 
     Everything the JSON tokenizer reports and every `barf` of Ruler's compilers is of this kind; CIDR errors
     and a few number errors are not (they escape Ruler as IllegalArgumentException), see `PatternValueError`.
     """
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
-
-class PatternValueError(Exception):
+class PatternValueError(_Refusal):
     """Internal: a refusal Ruler raises as IllegalArgumentException (its legacy retry does not catch it)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from eventyard.core.patterns.events import Fields, Membership, merge
+from eventyard.core.patterns.events import Fields, Membership, literal_text, merge
 from eventyard.core.patterns.ip import address_if_ip
 from eventyard.core.patterns.model import (
-    ANYTHING_BUT_TESTS,
     AnythingBut,
     AnythingButIgnoreCase,
     AnythingButPrefix,
+    AnythingButSet,
     AnythingButSuffix,
     AnythingButWildcard,
     Branch,
@@ -40,7 +40,7 @@ from eventyard.core.patterns.model import (
     ValueTest,
     Wildcard,
 )
-from eventyard.core.patterns.numbers import comparable_value, number_text
+from eventyard.core.patterns.numbers import comparable_value
 from eventyard.core.patterns.text import (
     case_positions,
     ends_with_ignore_case,
@@ -52,20 +52,7 @@ from eventyard.core.patterns.text import (
 
 
 def is_number(value: Any) -> bool:
-    return (type(value) is int or isinstance(value, float)) and type(value) is not bool
-
-
-def literal_text(value: Any) -> str | None:
-    """How a non-string leaf is written in JSON (``true``, ``null``, ``300``); None for strings."""
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if value is None:
-        return "null"
-    if type(value) is str:
-        return None
-    return number_text(value)
+    return type(value) is int or isinstance(value, float)  # bool, a subclass of int, is no number here
 
 
 def _plain_accepts(test: ValueTest, value: Any) -> bool:
@@ -83,7 +70,7 @@ def _plain_accepts(test: ValueTest, value: Any) -> bool:
         if is_string:
             return value not in {java_utf8(s) for s in test.strings}
         return True
-    if isinstance(test, ANYTHING_BUT_TESTS):
+    if isinstance(test, AnythingButSet):
         return _anything_but_set_accepts(test, value, is_string)
     if not is_string:
         return False
@@ -102,8 +89,8 @@ def _plain_accepts(test: ValueTest, value: Any) -> bool:
     return False  # numeric and IP tests never accept a value read as text
 
 
-def _anything_but_set_accepts(test: ValueTest, value: Any, is_string: bool) -> bool:
-    values: frozenset[str] = test.values  # type: ignore[attr-defined]
+def _anything_but_set_accepts(test: AnythingButSet, value: Any, is_string: bool) -> bool:
+    values = test.values
     if not values:
         return False  # Ruler stores nothing for an empty list, so nothing can match it
     if not is_string:
@@ -129,8 +116,8 @@ def _rewritten_accepts(test: ValueTest, number: float | None, address: tuple[int
         return True
     if isinstance(test, AnythingBut):
         return number is None or number not in test.numbers
-    if isinstance(test, ANYTHING_BUT_TESTS):
-        return bool(test.values)  # type: ignore[attr-defined]
+    if isinstance(test, AnythingButSet):
+        return bool(test.values)
     if number is not None:
         if isinstance(test, NumericEquals):
             return test.value == number

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from eventyard.core.patterns.numbers import JsonFloat
+from eventyard.core.patterns.numbers import JsonFloat, number_text
 
 Membership = tuple[tuple[int, int], ...]  # (array id, element index), in increasing array id
 Fields = dict[str, list[tuple[Any, Membership]]]
@@ -75,6 +75,17 @@ def coerce_leaf(value: Any) -> Any:
     if isinstance(value, float):
         return float(value)
     raise TypeError(f"event value of type {type(value).__name__} is not JSON")
+
+
+def literal_text(value: Any) -> str:
+    """How a leaf that is not a string is written in JSON (``true``, ``null``, ``300``), as Ruler reads it."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None:
+        return "null"
+    return number_text(value)
 
 
 def flatten(event: Mapping[str, Any]) -> Fields:

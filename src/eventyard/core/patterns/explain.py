@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from eventyard.core.patterns.compiler import parse_pattern
-from eventyard.core.patterns.evaluate import branch_matches, predicate_accepts
+from eventyard.core.patterns.evaluate import pattern_matches, predicate_accepts
 from eventyard.core.patterns.events import flatten, load_event
 
 
@@ -32,8 +33,6 @@ class Mismatch:
 
 
 def _render(value: Any) -> str:
-    import json
-
     try:
         return json.dumps(value, ensure_ascii=False)
     except (TypeError, ValueError):
@@ -52,7 +51,7 @@ def explain(pattern: Any, event: Any) -> list[Mismatch]:
     if isinstance(event, str | bytes | bytearray):
         event = load_event(event)
     fields = flatten(event)
-    if any(branch_matches(branch, fields) for branch in compiled.branches):
+    if pattern_matches(compiled, fields):
         return []
     numbered = len(compiled.branches) > 1
     mismatches: list[Mismatch] = []

@@ -27,7 +27,14 @@ from types import MappingProxyType
 from typing import Any
 
 from eventyard.core.patterns.compiler import parse_pattern
-from eventyard.core.patterns.events import LEAF_TYPES, Membership, coerce_leaf, load_event, merge
+from eventyard.core.patterns.events import (
+    LEAF_TYPES,
+    Membership,
+    coerce_leaf,
+    literal_text,
+    load_event,
+    merge,
+)
 from eventyard.core.patterns.ip import address_if_ip
 from eventyard.core.patterns.model import (
     ANYTHING_BUT_TESTS,
@@ -35,6 +42,7 @@ from eventyard.core.patterns.model import (
     AnythingBut,
     AnythingButIgnoreCase,
     AnythingButPrefix,
+    AnythingButSet,
     AnythingButSuffix,
     AnythingButWildcard,
     Branch,
@@ -55,7 +63,7 @@ from eventyard.core.patterns.model import (
     Wildcard,
     path_sort_key,
 )
-from eventyard.core.patterns.numbers import JsonFloat, comparable_value, number_text
+from eventyard.core.patterns.numbers import JsonFloat, comparable_value
 from eventyard.core.patterns.text import (
     case_positions,
     ends_with_ignore_case,
@@ -217,7 +225,7 @@ class _TextIndex:
         self.wildcards = _NO_LENGTHS  # keyed by the literal text before the first `*`
         self.slow: tuple[tuple[ValueTest, _Node], ...] = ()  # tests with no key: checked one by one
         self.exists: tuple[_Node, ...] = ()
-        self.anything_buts: tuple[tuple[ValueTest, _Node], ...] = ()
+        self.anything_buts: tuple[tuple[AnythingBut | AnythingButSet, _Node], ...] = ()
         self.used = 0
 
     def add(self, test: ValueTest, node: _Node) -> None:
@@ -358,7 +366,7 @@ class _TextIndex:
                     elif _case_test_accepts(test, value):
                         out.append(node)
         elif self.literals:
-            hit = self.literals.get(_literal(value))
+            hit = self.literals.get(literal_text(value))
             if hit:
                 out.extend(hit)
         if self.exists:
@@ -396,16 +404,6 @@ class _TextIndex:
             out.append(node)
 
 
-def _literal(value: Any) -> str:
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if value is None:
-        return "null"
-    return number_text(value)
-
-
 def _case_test_accepts(test: ValueTest, value: str) -> bool:
     positions = case_positions(test.value)  # type: ignore[attr-defined]
     if isinstance(test, EqualsIgnoreCase):
@@ -415,7 +413,7 @@ def _case_test_accepts(test: ValueTest, value: str) -> bool:
     return ends_with_ignore_case(positions, value)
 
 
-def _anything_but_accepts(test: ValueTest, value: Any) -> bool:
+def _anything_but_accepts(test: AnythingBut | AnythingButSet, value: Any) -> bool:
     """Whether an anything-but test accepts a value read as text (it is only registered if non-empty)."""
     if type(value) is not str:
         return True
@@ -423,7 +421,7 @@ def _anything_but_accepts(test: ValueTest, value: Any) -> bool:
         value = java_utf8(value)
     if isinstance(test, AnythingBut):
         return value not in test.strings
-    values: frozenset[str] = test.values  # type: ignore[attr-defined]
+    values = test.values
     if isinstance(test, AnythingButPrefix):
         return not any(value.startswith(v) for v in values)
     if isinstance(test, AnythingButSuffix):
@@ -441,12 +439,12 @@ def _normalized(test: ValueTest) -> ValueTest | None:
         if any(not s.isascii() for s in test.strings):
             return AnythingBut(frozenset(java_utf8(s) for s in test.strings), test.numbers)
         return test
-    if isinstance(test, ANYTHING_BUT_TESTS):
-        values: frozenset[str] = test.values  # type: ignore[attr-defined]
+    if isinstance(test, AnythingButSet):
+        values = test.values
         if not values:
             return None  # Ruler stores nothing for an empty list: it never matches
         if isinstance(test, AnythingButPrefix | AnythingButSuffix) and any(not v.isascii() for v in values):
-            return type(test)(frozenset(java_utf8(v) for v in values))  # type: ignore[call-arg]
+            return type(test)(frozenset(java_utf8(v) for v in values))
     return test
 
 
@@ -561,7 +559,6 @@ class _Edge:
                         self.ip_ranges = (*self.ip_ranges, entry)
                     else:
                         self.ip_ranges = tuple(e for e in self.ip_ranges if e != entry)
-                    self.ip = bool(self.ip_ranges) or bool(self.ip_text and self.ip_text.used)
                     continue
                 if self.ip_text is None:
                     self.ip_text = _TextIndex()
@@ -594,11 +591,7 @@ class _Edge:
             self.text.match(value, out)
         if self.numbers is not None or self.number_text is not None:
             number = None
-            if (
-                type(value) is int
-                or type(value) is float
-                or (isinstance(value, float) and type(value) is not bool)
-            ):
+            if type(value) is int or isinstance(value, float):  # not bool (a subclass of int)
                 number = comparable_value(value)
             if number is not None:
                 if self.numbers is not None:
@@ -796,7 +789,7 @@ class RuleSet:
                     if step is None:
                         continue
                 kind = type(value)
-                if (
+                if not (
                     kind is str
                     or kind is int
                     or kind is float
@@ -804,47 +797,37 @@ class RuleSet:
                     or kind is bool
                     or kind is JsonFloat
                 ):
-                    if step.leaf_refs:
-                        if membership:
-                            _add_value(fields, step.path, value, membership)
+                    if kind is not dict and kind is not list:
+                        if isinstance(value, dict):
+                            kind = dict
+                        elif isinstance(value, tuple):
+                            value, kind = list(value), list
                         else:
-                            existing = fields.setdefault(step.path, value)
-                            if existing is not value:
-                                _add_value(fields, step.path, value, ())
-                    continue
-                if kind is dict:
-                    if step.children:
-                        stack.append((value, step.children, membership))
-                    continue
-                if kind is not list:
-                    if isinstance(value, dict):
+                            value = coerce_leaf(value)
+                    if kind is dict:
                         if step.children:
                             stack.append((value, step.children, membership))
                         continue
-                    if isinstance(value, tuple):
-                        value = list(value)
-                        kind = list
-                    else:
-                        value = coerce_leaf(value)
-                if kind is list:
-                    pending: list[tuple[list[Any], Membership]] = [(value, membership)]
-                    while pending:
-                        array, outer = pending.pop()
-                        array_id = next_array
-                        next_array += 1
-                        for index, element in enumerate(array):
-                            where = (*outer, (array_id, index))
-                            element_kind = type(element)
-                            if element_kind is dict or isinstance(element, dict):
-                                if step.children:
-                                    stack.append((element, step.children, where))
-                            elif element_kind is list or element_kind is tuple:
-                                pending.append((list(element), where))
-                            elif step.leaf_refs:
-                                if element_kind not in LEAF_TYPES:
-                                    element = coerce_leaf(element)
-                                _add_value(fields, step.path, element, where)
-                elif step.leaf_refs:
+                    if kind is list:
+                        pending: list[tuple[list[Any], Membership]] = [(value, membership)]
+                        while pending:
+                            array, outer = pending.pop()
+                            array_id = next_array
+                            next_array += 1
+                            for index, element in enumerate(array):
+                                where = (*outer, (array_id, index))
+                                element_kind = type(element)
+                                if element_kind is dict or isinstance(element, dict):
+                                    if step.children:
+                                        stack.append((element, step.children, where))
+                                elif element_kind is list or element_kind is tuple:
+                                    pending.append((list(element), where))
+                                elif step.leaf_refs:
+                                    if element_kind not in LEAF_TYPES:
+                                        element = coerce_leaf(element)
+                                    _add_value(fields, step.path, element, where)
+                        continue
+                if step.leaf_refs:  # a leaf
                     if membership:
                         _add_value(fields, step.path, value, membership)
                     else:

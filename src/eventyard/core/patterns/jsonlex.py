@@ -151,7 +151,7 @@ class Tokenizer:
                 desc = _TYPE_DESC[self._ctx.kind]
                 self._fail(
                     f"Unexpected end-of-input: expected close marker for {desc} "
-                    f"(start marker at {self._location(self._ctx.line, self._ctx.col)})"
+                    f"(start marker at {source_location(self._text, self._ctx.line, self._ctx.col)})"
                 )
             self.current = END
             return END
@@ -206,7 +206,7 @@ class Tokenizer:
         ctx = self._ctx
         self._fail(
             f"Unexpected close marker '{actual}': expected '{expected}' "
-            f"(for {_TYPE_DESC[ctx.kind]} starting at {self._location(ctx.line, ctx.col)})"
+            f"(for {_TYPE_DESC[ctx.kind]} starting at {source_location(self._text, ctx.line, ctx.col)})"
         )
 
     def _value_token(self, ch: str, in_object: bool, token_pos: int) -> int:
@@ -405,10 +405,7 @@ class Tokenizer:
             if not "0" <= ch <= "9":
                 self._pos = pos + 1
                 if text.startswith("Infinity", pos):
-                    self._fail(
-                        "Non-standard token '-Infinity': enable `JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS` "
-                        "to allow"
-                    )
+                    self._non_numeric("-Infinity")
                 self._unexpected_number_char(
                     ch, "expected digit (0-9) to follow minus sign, for valid numeric value"
                 )
@@ -448,20 +445,12 @@ class Tokenizer:
 
     def _odd_value(self, ch: str) -> int:
         text = self._text
-        if ch == "N" and text.startswith("aN", self._pos):
-            self._pos += 2
-            if self._pos < len(text) and _java_identifier_part(text[self._pos]):
-                self._invalid_token("NaN")
-            self._fail(
-                "Non-standard token 'NaN': enable `JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS` to allow"
-            )
-        if ch == "I" and text.startswith("nfinity", self._pos):
-            self._pos += 7
-            if self._pos < len(text) and _java_identifier_part(text[self._pos]):
-                self._invalid_token("Infinity")
-            self._fail(
-                "Non-standard token 'Infinity': enable `JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS` to allow"
-            )
+        for word in ("NaN", "Infinity"):
+            if ch == word[0] and text.startswith(word[1:], self._pos):
+                self._pos += len(word) - 1
+                if self._pos < len(text) and _java_identifier_part(text[self._pos]):
+                    self._invalid_token(word)
+                self._non_numeric(word)
         if ch == "+":
             if self._pos >= len(text):
                 self._fail("Unexpected end-of-input in a Number value")
@@ -483,6 +472,11 @@ class Tokenizer:
 
     def _unexpected_number_char(self, ch: str, comment: str) -> None:
         self._fail(f"Unexpected character ({_char_desc(ch)}) in numeric value: {comment}")
+
+    def _non_numeric(self, token: str) -> None:
+        self._fail(
+            f"Non-standard token '{token}': enable `JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS` to allow"
+        )
 
     def _fail(self, reason: str) -> None:
         raise PatternFormatError(reason)
@@ -506,9 +500,10 @@ class Tokenizer:
             row_start = pos
         return line, offset - row_start
 
-    def _location(self, line: int, col: int) -> str:
-        source = self._text
-        snippet = source[:_MAX_SNIPPET]
-        truncated = len(source) - len(snippet)
-        extra = f"[truncated {truncated} chars]" if truncated > 0 else ""
-        return f'[Source: (String)"{snippet}"{extra}; line: {line}, column: {col}]'
+
+def source_location(source: str, line: int, col: int) -> str:
+    """A place in JSON text as Jackson's messages show it: ``[Source: (String)"..."; line: 1, column: 4]``."""
+    snippet = source[:_MAX_SNIPPET]
+    truncated = len(source) - len(snippet)
+    extra = f"[truncated {truncated} chars]" if truncated > 0 else ""
+    return f'[Source: (String)"{snippet}"{extra}; line: {line}, column: {col}]'

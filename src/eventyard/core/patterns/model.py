@@ -14,7 +14,9 @@ field that also has a ``cidr`` test.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from eventyard.core.patterns.ip import format_address
 from eventyard.core.patterns.numbers import format_number
@@ -158,40 +160,42 @@ class AnythingBut(ValueTest):
         values = sorted(_json_string(s) for s in self.strings) + sorted(
             format_number(n) for n in self.numbers
         )
-        inner = values[0] if len(values) == 1 else "[" + ", ".join(values) + "]"
-        return f'{{"anything-but": {inner}}}'
+        return f'{{"anything-but": {_one_or_list(values)}}}'
 
 
 @dataclass(frozen=True, slots=True)
-class AnythingButPrefix(ValueTest):
+class AnythingButSet(ValueTest):
+    """``{"anything-but": {"<operator>": [...]}}``: a value passes if `operator` accepts it for none of `values`.
+
+    An empty set is valid in a pattern, but Ruler stores nothing for it, so nothing matches it.
+    """
+
     values: frozenset[str]
+    operator: ClassVar[str]
 
     def describe(self) -> str:
-        return _anything_but("prefix", self.values)
+        rendered = _one_or_list(sorted(_json_string(v) for v in self.values))
+        return f'{{"anything-but": {{"{self.operator}": {rendered}}}}}'
 
 
 @dataclass(frozen=True, slots=True)
-class AnythingButSuffix(ValueTest):
-    values: frozenset[str]
-
-    def describe(self) -> str:
-        return _anything_but("suffix", self.values)
+class AnythingButPrefix(AnythingButSet):
+    operator: ClassVar[str] = "prefix"
 
 
 @dataclass(frozen=True, slots=True)
-class AnythingButIgnoreCase(ValueTest):
-    values: frozenset[str]
-
-    def describe(self) -> str:
-        return _anything_but("equals-ignore-case", self.values)
+class AnythingButSuffix(AnythingButSet):
+    operator: ClassVar[str] = "suffix"
 
 
 @dataclass(frozen=True, slots=True)
-class AnythingButWildcard(ValueTest):
-    values: frozenset[str]
+class AnythingButIgnoreCase(AnythingButSet):
+    operator: ClassVar[str] = "equals-ignore-case"
 
-    def describe(self) -> str:
-        return _anything_but("wildcard", self.values)
+
+@dataclass(frozen=True, slots=True)
+class AnythingButWildcard(AnythingButSet):
+    operator: ClassVar[str] = "wildcard"
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,25 +214,15 @@ class Absent(ValueTest):
         return '{"exists": false}'
 
 
-ANYTHING_BUT_TESTS = (
-    AnythingBut,
-    AnythingButPrefix,
-    AnythingButSuffix,
-    AnythingButIgnoreCase,
-    AnythingButWildcard,
-)
+ANYTHING_BUT_TESTS = (AnythingBut, AnythingButSet)
 
 
 def _json_string(value: str) -> str:
-    import json
-
     return json.dumps(value, ensure_ascii=False)
 
 
-def _anything_but(kind: str, values: frozenset[str]) -> str:
-    rendered = sorted(_json_string(v) for v in values)
-    inner = rendered[0] if len(rendered) == 1 else "[" + ", ".join(rendered) + "]"
-    return f'{{"anything-but": {{"{kind}": {inner}}}}}'
+def _one_or_list(rendered: list[str]) -> str:
+    return rendered[0] if len(rendered) == 1 else "[" + ", ".join(rendered) + "]"
 
 
 @dataclass(frozen=True, slots=True)
