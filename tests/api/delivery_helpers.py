@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 
-from tests.support import ServerProcess
+from tests.support import ServerProcess, new_account
+
+if TYPE_CHECKING:
+    from tests.fixtures_aws import MotoServer
 
 T = TypeVar("T")
 
@@ -51,3 +54,43 @@ def events_on(server: ServerProcess, event_id: str) -> dict[str, dict[str, Any]]
 def entry(detail: str = '{"k": "v"}', **fields: Any) -> dict[str, Any]:
     """A valid PutEvents entry; keyword arguments add or replace fields."""
     return {"Source": "com.example.shop", "DetailType": "OrderPlaced", "Detail": detail, **fields}
+
+
+def api_destination(events: Any, name: str, endpoint: str) -> str:
+    """A new API destination `name` (POST to `endpoint`) with its own API-key connection `name`; its ARN."""
+    connection = events.create_connection(
+        Name=name,
+        AuthorizationType="API_KEY",
+        AuthParameters={"ApiKeyAuthParameters": {"ApiKeyName": "x-api-key", "ApiKeyValue": "k"}},
+    )["ConnectionArn"]
+    created = events.create_api_destination(
+        Name=name, ConnectionArn=connection, InvocationEndpoint=endpoint, HttpMethod="POST"
+    )
+    return str(created["ApiDestinationArn"])
+
+
+class RuleOwner:
+    """A fresh account on the server with a rule `rule` for the shop's events (`entry`) on its default bus, and
+    its SQS on moto: target things with the rule (one target, `t`) and follow an event's one delivery."""
+
+    def __init__(self, server: ServerProcess, moto: MotoServer, rule: str) -> None:
+        self.server = server
+        self.rule = rule
+        self.account = new_account()
+        self.events = server.client(account=self.account)
+        self.sqs = moto.sqs(self.account)
+        self.events.put_rule(Name=rule, EventPattern='{"source": ["com.example.shop"]}')
+
+    def target(self, **target: Any) -> None:
+        self.events.put_targets(Rule=self.rule, Targets=[{"Id": "t", **target}])
+
+    def delivery(self, event_id: str) -> dict[str, Any]:
+        (record,) = deliveries_of(self.server, event_id)["deliveries"]  # type: ignore[index]
+        return record  # type: ignore[no-any-return]
+
+    def finished(self, event_id: str) -> dict[str, Any]:
+        def done() -> dict[str, Any] | None:
+            record = self.delivery(event_id)
+            return record if record["state"] not in ("pending", "in-flight") else None
+
+        return wait_for(done, what=f"the delivery of {event_id} to finish")

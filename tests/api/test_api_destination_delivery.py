@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from tests.api.delivery_helpers import deliveries_of, entry, wait_for
+from tests.api.delivery_helpers import RuleOwner, entry, wait_for
 from tests.fixtures_aws import MotoServer, Receiver, Reply, receive_all
-from tests.support import ServerProcess, new_account
+from tests.support import ServerProcess
 
 
 @pytest.fixture(scope="module")
@@ -27,15 +27,11 @@ def eventyard(new_store_url: Callable[[], str], moto_server: MotoServer) -> Iter
     process.stop()
 
 
-class Account:
+class Account(RuleOwner):
     """A fresh account with a rule `orders` on its default bus."""
 
     def __init__(self, server: ServerProcess, moto: MotoServer) -> None:
-        self.server = server
-        self.account = new_account()
-        self.events = server.client(account=self.account)
-        self.sqs = moto.sqs(self.account)
-        self.events.put_rule(Name="orders", EventPattern='{"source": ["com.example.shop"]}')
+        super().__init__(server, moto, "orders")
 
     def connection(self, auth_type: str, auth: dict[str, Any], name: str = "conn") -> str:
         created = self.events.create_connection(Name=name, AuthorizationType=auth_type, AuthParameters=auth)
@@ -48,24 +44,11 @@ class Account:
         )
         return str(created["ApiDestinationArn"])
 
-    def target(self, **target: Any) -> None:
-        self.events.put_targets(Rule="orders", Targets=[{"Id": "t", **target}])
-
     def put(self, *details: str) -> list[str]:
         details = details or ('{"n": 1}',)
         result = self.events.put_events(Entries=[entry(detail=detail) for detail in details])
         assert result["FailedEntryCount"] == 0
         return [str(e["EventId"]) for e in result["Entries"]]
-
-    def finished(self, event_id: str) -> dict[str, Any]:
-        def done() -> dict[str, Any] | None:
-            found = deliveries_of(self.server, event_id)
-            if not found or not found["deliveries"]:
-                return None
-            (record,) = found["deliveries"]
-            return record if record["state"] not in ("pending", "in-flight") else None
-
-        return wait_for(done, what=f"the delivery of {event_id} to finish")
 
 
 @pytest.fixture

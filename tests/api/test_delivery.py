@@ -12,14 +12,13 @@ import datetime as dt
 import json
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import httpx
 import pytest
 
-from tests.api.delivery_helpers import deliveries_of, entry, wait_for
+from tests.api.delivery_helpers import RuleOwner, api_destination, entry, wait_for
 from tests.fixtures_aws import MotoServer, Receiver, Reply, receive_all
-from tests.support import ServerProcess, new_account
+from tests.support import ServerProcess
 
 
 @pytest.fixture(scope="module")
@@ -31,50 +30,23 @@ def eventyard(new_store_url: Callable[[], str], moto_server: MotoServer) -> Iter
     process.stop()
 
 
-class Shop:
-    """One account on the server: a rule for the shop's events and helpers to target things with it."""
+class Shop(RuleOwner):
+    """One account on the server: a rule `shop` for the shop's events and helpers to target things with it."""
 
     def __init__(self, server: ServerProcess, moto: MotoServer) -> None:
-        self.server = server
-        self.account = new_account()
-        self.events = server.client(account=self.account)
-        self.sqs = moto.sqs(self.account)
-        self.events.put_rule(Name="shop", EventPattern='{"source": ["com.example.shop"]}')
+        super().__init__(server, moto, "shop")
 
     def api_destination(self, receiver: Receiver, path: str, name: str = "hook") -> str:
-        connection = self.events.create_connection(
-            Name=name,
-            AuthorizationType="API_KEY",
-            AuthParameters={"ApiKeyAuthParameters": {"ApiKeyName": "x-api-key", "ApiKeyValue": "k"}},
-        )["ConnectionArn"]
-        return str(
-            self.events.create_api_destination(
-                Name=name, ConnectionArn=connection, InvocationEndpoint=receiver.url + path, HttpMethod="POST"
-            )["ApiDestinationArn"]
-        )
+        return api_destination(self.events, name, receiver.url + path)
 
     def queue(self, name: str) -> tuple[str, str]:
         url = self.sqs.create_queue(QueueName=name)["QueueUrl"]
         return url, f"arn:aws:sqs:us-east-1:{self.account}:{name}"
 
-    def target(self, **target: Any) -> None:
-        self.events.put_targets(Rule="shop", Targets=[{"Id": "t", **target}])
-
     def put(self, detail: str = '{"n": 1}') -> str:
         result = self.events.put_events(Entries=[entry(detail=detail)])
         assert result["FailedEntryCount"] == 0
         return str(result["Entries"][0]["EventId"])
-
-    def delivery(self, event_id: str) -> dict[str, Any]:
-        (record,) = deliveries_of(self.server, event_id)["deliveries"]
-        return record  # type: ignore[no-any-return]
-
-    def finished(self, event_id: str) -> dict[str, Any]:
-        def done() -> dict[str, Any] | None:
-            record = self.delivery(event_id)
-            return record if record["state"] not in ("pending", "in-flight") else None
-
-        return wait_for(done, what=f"the delivery of {event_id} to finish")
 
 
 @pytest.fixture

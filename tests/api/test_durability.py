@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from tests.api.delivery_helpers import deliveries_of, wait_for
+from tests.api.delivery_helpers import api_destination, deliveries_of, wait_for
 from tests.fixtures_aws import Receiver, Reply
 from tests.support import ServerProcess, new_account
 
@@ -18,17 +18,7 @@ def test_sigkill_after_acceptance_loses_no_delivery(new_store_url: Callable[[], 
     server = ServerProcess(store, "--delivery-target-concurrency", "4").start()
     try:
         events = server.client(account=account)
-        connection = events.create_connection(
-            Name="hook",
-            AuthorizationType="API_KEY",
-            AuthParameters={"ApiKeyAuthParameters": {"ApiKeyName": "k", "ApiKeyValue": "v"}},
-        )["ConnectionArn"]
-        destination = events.create_api_destination(
-            Name="hook",
-            ConnectionArn=connection,
-            InvocationEndpoint=receiver.url + "/hook",
-            HttpMethod="POST",
-        )["ApiDestinationArn"]
+        destination = api_destination(events, "hook", receiver.url + "/hook")
         events.put_rule(Name="all", EventPattern='{"source": ["com.example.shop"]}')
         events.put_targets(Rule="all", Targets=[{"Id": "hook", "Arn": destination}])
         accepted: list[str] = []

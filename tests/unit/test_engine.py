@@ -24,6 +24,7 @@ from eventyard.store.sqlite import SqliteStore
 
 ACCOUNT, REGION = "111111111111", "us-east-1"
 RULE_ARN = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/shop"
+DLQ = "arn:aws:sqs:us-east-1:1:dlq"
 
 Script = Callable[[Invocation], Awaitable[None]]
 SCRIPTS: dict[str, Script] = {}
@@ -99,6 +100,11 @@ class World:
             await tx.put("rule", ACCOUNT, REGION, "shop", rule, parent="default")
         self.runtime.rules_changed(ACCOUNT, REGION, "default")
 
+    async def target(self, script: Script, **fields: Any) -> None:
+        """The rule's one target, `t`, answering as `script` does; `fields` add to the target."""
+        SCRIPTS["t"] = script
+        await self.targets({"Id": "t", "Arn": target_arn("t"), **fields})
+
     async def put(self, detail: dict[str, Any] | None = None, event_id: str = "event-1") -> str:
         event = {
             "version": "0",
@@ -155,8 +161,7 @@ def test_retry_policy_defaults_are_awss():
 def test_a_target_failing_n_times_is_retried_as_the_clock_moves():
     async def scenario() -> None:
         async with World(retry_base_seconds=10) as world:
-            SCRIPTS["t"] = fails(3, retriable)
-            await world.targets({"Id": "t", "Arn": target_arn("t")})
+            await world.target(fails(3, retriable))
             await world.put({"n": 1})
             await world.settle()
             first = await world.record()
@@ -181,14 +186,10 @@ def test_a_target_failing_n_times_is_retried_as_the_clock_moves():
 def test_maximum_retry_attempts_then_the_dead_letter_queue():
     async def scenario() -> None:
         async with World(retry_base_seconds=1) as world:
-            SCRIPTS["t"] = fails(100, lambda: DeliveryError("TIMEOUT", "no answer", retriable=True))
-            await world.targets(
-                {
-                    "Id": "t",
-                    "Arn": target_arn("t"),
-                    "RetryPolicy": {"MaximumRetryAttempts": 2},
-                    "DeadLetterConfig": {"Arn": "arn:aws:sqs:us-east-1:111111111111:dlq"},
-                }
+            await world.target(
+                fails(100, lambda: DeliveryError("TIMEOUT", "no answer", retriable=True)),
+                RetryPolicy={"MaximumRetryAttempts": 2},
+                DeadLetterConfig={"Arn": "arn:aws:sqs:us-east-1:111111111111:dlq"},
             )
             await world.put()
             for _ in range(5):
@@ -214,14 +215,10 @@ def test_maximum_retry_attempts_then_the_dead_letter_queue():
 def test_maximum_event_age_ends_retries_even_before_another_attempt():
     async def scenario() -> None:
         async with World(retry_base_seconds=1) as world:
-            SCRIPTS["t"] = fails(100, retriable)
-            await world.targets(
-                {
-                    "Id": "t",
-                    "Arn": target_arn("t"),
-                    "RetryPolicy": {"MaximumEventAgeInSeconds": 60},
-                    "DeadLetterConfig": {"Arn": "arn:aws:sqs:us-east-1:111111111111:dlq"},
-                }
+            await world.target(
+                fails(100, retriable),
+                RetryPolicy={"MaximumEventAgeInSeconds": 60},
+                DeadLetterConfig={"Arn": "arn:aws:sqs:us-east-1:111111111111:dlq"},
             )
             await world.put()
             await world.settle()
@@ -240,9 +237,8 @@ def test_maximum_event_age_ends_retries_even_before_another_attempt():
 def test_a_retry_that_would_come_after_the_maximum_age_ends_now():
     async def scenario() -> None:
         async with World(retry_base_seconds=1) as world:
-            SCRIPTS["t"] = fails(100, lambda: retriable(retry_after=120))
-            await world.targets(
-                {"Id": "t", "Arn": target_arn("t"), "RetryPolicy": {"MaximumEventAgeInSeconds": 60}}
+            await world.target(
+                fails(100, lambda: retriable(retry_after=120)), RetryPolicy={"MaximumEventAgeInSeconds": 60}
             )
             await world.put()
             await world.settle()
@@ -256,13 +252,9 @@ def test_a_retry_that_would_come_after_the_maximum_age_ends_now():
 def test_non_retriable_failures_skip_the_retries():
     async def scenario() -> None:
         async with World() as world:
-            SCRIPTS["t"] = fails(1, lambda: DeliveryError("NO_RESOURCE", "gone", retriable=False))
-            await world.targets(
-                {
-                    "Id": "t",
-                    "Arn": target_arn("t"),
-                    "DeadLetterConfig": {"Arn": "arn:aws:sqs:us-east-1:1:dlq"},
-                }
+            await world.target(
+                fails(1, lambda: DeliveryError("NO_RESOURCE", "gone", retriable=False)),
+                DeadLetterConfig={"Arn": DLQ},
             )
             await world.put()
             await world.settle()
@@ -278,8 +270,7 @@ def test_non_retriable_failures_skip_the_retries():
 def test_without_a_dead_letter_queue_the_event_is_dropped_and_counted():
     async def scenario() -> None:
         async with World() as world:
-            SCRIPTS["t"] = fails(1, lambda: DeliveryError("NO_PERMISSIONS", "denied", retriable=False))
-            await world.targets({"Id": "t", "Arn": target_arn("t")})
+            await world.target(fails(1, lambda: DeliveryError("NO_PERMISSIONS", "denied", retriable=False)))
             await world.put()
             await world.settle()
             record = await world.record()
@@ -296,22 +287,15 @@ def test_a_refusing_dead_letter_queue_leaves_the_delivery_failed():
     async def scenario() -> None:
         async with World() as world:
             world.dlq_error = DeliveryError("NO_RESOURCE", "no such queue", retriable=False)
-            SCRIPTS["t"] = fails(1, lambda: DeliveryError("NO_RESOURCE", "gone", retriable=False))
-            await world.targets(
-                {
-                    "Id": "t",
-                    "Arn": target_arn("t"),
-                    "DeadLetterConfig": {"Arn": "arn:aws:sqs:us-east-1:1:dlq"},
-                }
+            await world.target(
+                fails(1, lambda: DeliveryError("NO_RESOURCE", "gone", retriable=False)),
+                DeadLetterConfig={"Arn": DLQ},
             )
             await world.put()
             await world.settle()
             record = await world.record()
             assert record.state == "failed"
-            assert (
-                record.last_error
-                == "NO_RESOURCE: gone; dead-letter queue arn:aws:sqs:us-east-1:1:dlq: no such queue"
-            )
+            assert record.last_error == f"NO_RESOURCE: gone; dead-letter queue {DLQ}: no such queue"
 
     run(scenario)
 
@@ -319,8 +303,7 @@ def test_a_refusing_dead_letter_queue_leaves_the_delivery_failed():
 def test_retry_after_is_the_more_conservative_wait():
     async def scenario() -> None:
         async with World(retry_base_seconds=1) as world:
-            SCRIPTS["t"] = fails(1, lambda: retriable(retry_after=300))
-            await world.targets({"Id": "t", "Arn": target_arn("t")})
+            await world.target(fails(1, lambda: retriable(retry_after=300)))
             await world.put()
             await world.settle()
             record = await world.record()
@@ -338,9 +321,8 @@ def test_retry_after_is_the_more_conservative_wait():
 def test_rate_limited_invocations_wait_without_counting_an_attempt():
     async def scenario() -> None:
         async with World() as world:
-            SCRIPTS["t"] = fails(2, lambda: Delayed("rate limit reached", 0.5))
-            await world.targets(
-                {"Id": "t", "Arn": target_arn("t"), "RetryPolicy": {"MaximumRetryAttempts": 0}}
+            await world.target(
+                fails(2, lambda: Delayed("rate limit reached", 0.5)), RetryPolicy={"MaximumRetryAttempts": 0}
             )
             await world.put()
             for _ in range(3):
@@ -417,8 +399,7 @@ def test_stopping_gives_held_deliveries_back_and_a_restart_delivers_them(tmp_pat
             await release.wait()
 
         async with world:
-            SCRIPTS["t"] = stuck
-            await world.targets({"Id": "t", "Arn": target_arn("t")})
+            await world.target(stuck)
             for n in range(5):
                 await world.put(event_id=f"e{n}")
             await asyncio.sleep(0.05)
@@ -477,6 +458,34 @@ def test_a_delivery_leased_by_a_node_that_died_is_taken_over_when_the_lease_ends
     run(scenario)
 
 
+def test_a_copy_on_another_bus_is_delivered_with_the_rules_it_went_through():
+    """Forwarded while publishing to another bus of the account, the event reaches that bus's targets through
+    the engine knowing the rules it went through (what keeps buses forwarding to each other from looping)."""
+
+    async def scenario() -> None:
+        async with World() as world:
+            relay = f"arn:aws:events:{REGION}:{ACCOUNT}:rule/other/relay"
+            rule = {
+                "Name": "relay",
+                "Arn": relay,
+                "State": "ENABLED",
+                "EventPattern": '{"source": ["shop"]}',
+                "Targets": [{"Id": "t", "Arn": target_arn("t")}],
+            }
+            async with world.runtime.store.transaction() as tx:
+                await tx.put("event_bus", ACCOUNT, REGION, "other", {"Name": "other"})
+                await tx.put("rule", ACCOUNT, REGION, "relay", rule, parent="other")
+            world.runtime.rules_changed(ACCOUNT, REGION, "other")
+            SCRIPTS["t"] = succeed
+            await world.targets({"Id": "bus", "Arn": f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/other"})
+            await world.put()
+            await world.settle()
+            (call,) = CALLS["t"]
+            assert (call.rule_arn, call.via) == (relay, (RULE_ARN,))
+
+    run(scenario)
+
+
 @pytest.mark.parametrize("via_self", [True, False])
 def test_event_bus_targets_never_loop(via_self):
     async def scenario() -> None:
@@ -508,8 +517,7 @@ def test_event_bus_targets_never_loop(via_self):
 def test_retention_deletes_finished_deliveries_and_their_events_once_old_enough():
     async def scenario() -> None:
         async with World(delivery_retention_seconds=3600) as world:
-            SCRIPTS["t"] = succeed
-            await world.targets({"Id": "t", "Arn": target_arn("t")})
+            await world.target(succeed)
             await world.put(event_id="kept-a-while")
             await world.settle()
             assert await world.engine.purge() == 0  # delivered, but not an hour ago
@@ -532,8 +540,7 @@ def test_a_delivery_reclaimed_while_it_waits_in_its_lane_is_made_under_the_new_l
                 if len(CALLS["t"]) == 1:
                     await release.wait()
 
-            SCRIPTS["t"] = slow_first
-            await world.targets({"Id": "t", "Arn": target_arn("t")})
+            await world.target(slow_first)
             for n in range(3):
                 await world.put({"n": n}, event_id=f"e{n}")
             await asyncio.sleep(0.05)

@@ -66,7 +66,7 @@ def endpoint_for(runtime: Runtime, service: str) -> str | None:
 
 def _is_aws(endpoint: str) -> bool:
     host = urlsplit(endpoint).hostname or ""
-    return host.endswith(".amazonaws.com") or host.endswith(".api.aws") or host.endswith(".amazonaws.com.cn")
+    return host.endswith((".amazonaws.com", ".api.aws", ".amazonaws.com.cn"))
 
 
 def client(runtime: Runtime, service: str, region: str, account: str) -> Any:

@@ -114,7 +114,6 @@ class DeliveryEngine:
         self.stop_grace = 5.0  # at a stop, how long invocations under way may take to finish
         self.lanes: dict[str, Lane] = {}
         self.held: dict[str, ClaimedDelivery] = {}  # delivery id -> its latest claim (lease) by this node
-        self.active = 0
         self._wake = asyncio.Event()
         self._outcomes: list[DeliveryOutcome] = []
         self._writing = 0
@@ -258,13 +257,11 @@ class DeliveryEngine:
         try:
             while lane.queue and self.running:
                 job = lane.queue.popleft()
-                self.active += 1
                 try:
                     await self._attempt(*job)
                 except Exception:
                     log.exception("delivery %s failed unexpectedly; it will be retried", job[0].id)
                 finally:
-                    self.active -= 1
                     self.held.pop(job[0].id, None)
                     # Claim again once there is room for a good batch: the lane is down to half of what it
                     # may hold, or all lanes together are.
@@ -302,7 +299,7 @@ class DeliveryEngine:
         if attempt > 1:
             series.retry_invocation_attempts += 1
         try:
-            payload = self._payload(delivery, event)
+            payload = self._payload(delivery, event, rule_name)
             adapter = adapter_for(delivery.target_arn)
             if adapter is None:
                 raise DeliveryError(
@@ -349,7 +346,7 @@ class DeliveryEngine:
         )
         self._record(delivery, DELIVERED, attempt, done, None)
 
-    def _payload(self, delivery: ClaimedDelivery, event: dict[str, Any]) -> str:
+    def _payload(self, delivery: ClaimedDelivery, event: dict[str, Any], rule_name: str) -> str:
         target = delivery.target
         if (
             target.get("Input") is None
@@ -364,7 +361,7 @@ class DeliveryEngine:
                 event,
                 target,
                 rule_arn=delivery.rule_arn,
-                rule_name=delivery.rule_arn.rsplit("/", 1)[-1],
+                rule_name=rule_name,
                 ingestion_time=format_time(delivery.ingested_at),
             )
         except Exception as error:

@@ -55,10 +55,13 @@ class RouteTarget:
     arn: str
     doc: dict[str, Any]
     text: str  # the snapshot stored with each delivery
-    bus: tuple[str, str, str] | None = None  # (account, region, name) when the target is an event bus
+    # (account, region, name) when the target is another bus of the rule's account: publishing may deliver
+    # to it itself (`_local_bus`). Not the rule's own bus (a loop, which the engine fails visibly).
+    local_bus: tuple[str, str, str] | None = None
 
 
-def _target_bus(arn: str) -> tuple[str, str, str] | None:
+def bus_of_arn(arn: str) -> tuple[str, str, str] | None:
+    """(account, region, name) of an event bus ARN; None for any other ARN."""
     parsed = arns.parse(arn)
     if parsed is None or not parsed.account or not parsed.resource.startswith("event-bus/"):
         return None
@@ -165,14 +168,17 @@ class Router:
             exists=True,
             partner=bool(doc and doc.get("EventSourceName")),
         )
-        compiled = _compile(rules)
+        compiled = _compile((account, region, bus), rules)
         if compiled is not None:
             routes.ruleset, routes.rules = compiled
         return routes
 
 
-def _compile(rules: Iterable[dict[str, Any]]) -> tuple[Any, dict[str, RouteRule]] | None:
-    """The enabled rules with an event pattern, compiled into one RuleSet (None if there are none)."""
+def _compile(
+    bus: tuple[str, str, str], rules: Iterable[dict[str, Any]]
+) -> tuple[Any, dict[str, RouteRule]] | None:
+    """The enabled rules with an event pattern of `bus` (account, region, name), compiled into one RuleSet
+    (None if there are none)."""
     matching = [r for r in rules if r.get("State") in ENABLED_STATES and r.get("EventPattern")]
     if not matching:
         return None
@@ -187,11 +193,17 @@ def _compile(rules: Iterable[dict[str, Any]]) -> tuple[Any, dict[str, RouteRule]
             log.exception("rule %s has a pattern that no longer compiles; it matches nothing", rule["Arn"])
             continue
         targets = tuple(
-            RouteTarget(t["Id"], t["Arn"], t, orjson.dumps(t).decode(), _target_bus(t["Arn"]))
+            RouteTarget(t["Id"], t["Arn"], t, orjson.dumps(t).decode(), _same_account_bus(bus, t["Arn"]))
             for t in rule.get("Targets") or ()
         )
         compiled[rule["Arn"]] = RouteRule(rule["Arn"], rule["Name"], targets)
     return (ruleset, compiled) if compiled else None
+
+
+def _same_account_bus(bus: tuple[str, str, str], target_arn: str) -> tuple[str, str, str] | None:
+    """The bus `target_arn` names if it is another bus of the account of `bus` (any Region)."""
+    target = bus_of_arn(target_arn)
+    return target if target is not None and target[0] == bus[0] and target != bus else None
 
 
 class Committer:
@@ -305,6 +317,7 @@ async def publish_all(runtime: Runtime, publications: Sequence[Publication]) -> 
     events: list[NewEvent] = []
     deliveries: list[NewDelivery] = []
     handoff: list[tuple[ClaimedDelivery, dict[str, Any]]] = []
+    pending = False  # a delivery was left in the store for the engine to claim
     counts: list[int | None] = []
     recorder = metrics.of(runtime)
     router = ingest.router
@@ -333,8 +346,8 @@ async def publish_all(runtime: Runtime, publications: Sequence[Publication]) -> 
                     matched = [rule for rule in matched if rule.arn not in publication.skip_rules]
             if via:
                 matched = [rule for rule in matched if rule.arn not in via]
-            event_row = ingest.row_ids()
-            if own or any(rule.targets for rule in matched):
+            if own or any(rule.targets for rule in matched):  # else a copy with nothing to reach here
+                event_row = ingest.row_ids()
                 via_text = "\t".join(via)
                 events.append(
                     NewEvent(
@@ -348,7 +361,7 @@ async def publish_all(runtime: Runtime, publications: Sequence[Publication]) -> 
                 for target in rule.targets:
                     row = ingest.row_ids()
                     created += 1
-                    destination = await _local_bus(router, bus, rule, target, via)
+                    destination = await _local_bus(router, rule, target, via)
                     if destination is not None:
                         deliveries.append(
                             _delivery(
@@ -357,48 +370,24 @@ async def publish_all(runtime: Runtime, publications: Sequence[Publication]) -> 
                         )
                         recorder.delivered_inline(bus, rule)
                         work.append((destination, envelope, body, (*via, rule.arn)))
-                        continue
-                    take = engine is not None and engine.can_take(target.arn)
-                    deliveries.append(
-                        _delivery(
-                            row,
-                            event_row,
-                            bus,
-                            rule,
-                            target,
-                            IN_FLIGHT if take else PENDING,
-                            lease_until if take else now,
-                            now,
-                            runtime.node_id if take else None,
+                    elif engine is not None and engine.can_take(target.arn):
+                        delivery = _delivery(
+                            row, event_row, bus, rule, target, IN_FLIGHT, lease_until, now, runtime.node_id
                         )
-                    )
-                    if take:
-                        job = ClaimedDelivery(
-                            id=row,
-                            event_ref=event_row,
-                            event_id=envelope["id"],
-                            account=bus.account,
-                            region=bus.region,
-                            bus=bus.name,
-                            rule_arn=rule.arn,
-                            target_id=target.id,
-                            target_arn=target.arn,
-                            target=target.doc,
-                            attempts=0,
-                            created_at=now,
-                            lease_expires_at=lease_until,
-                            body=body,
-                            ingested_at=now,
-                            via="\t".join(via),
+                        deliveries.append(delivery)
+                        handoff.append((_claimed(delivery, envelope, body, target, via_text), envelope))
+                    else:
+                        deliveries.append(
+                            _delivery(row, event_row, bus, rule, target, PENDING, now, now, None)
                         )
-                        handoff.append((job, envelope))
+                        pending = True
         counts.append(created)
     if events:
         await ingest.committer.commit(events, deliveries)
         if engine is not None:
             if handoff:
                 engine.submit(handoff)
-            if any(d.state == PENDING for d in deliveries):
+            if pending:
                 engine.wake()
     return counts
 
@@ -433,15 +422,38 @@ def _delivery(
     )
 
 
+def _claimed(
+    delivery: NewDelivery, envelope: dict[str, Any], body: str, target: RouteTarget, via_text: str
+) -> ClaimedDelivery:
+    """The in-flight `delivery` as its engine holds it once committed: leased to this node until its due_at,
+    with its event (the event row is committed with it, at the delivery's created_at)."""
+    return ClaimedDelivery(
+        id=delivery.id,
+        event_ref=delivery.event_ref,
+        event_id=envelope["id"],
+        account=delivery.account,
+        region=delivery.region,
+        bus=delivery.bus,
+        rule_arn=delivery.rule_arn,
+        target_id=delivery.target_id,
+        target_arn=delivery.target_arn,
+        target=target.doc,
+        attempts=delivery.attempts,
+        created_at=delivery.created_at,
+        lease_expires_at=delivery.due_at,
+        body=body,
+        ingested_at=delivery.created_at,
+        via=via_text,
+    )
+
+
 async def _local_bus(
-    router: Router, bus: BusRoutes, rule: RouteRule, target: RouteTarget, via: tuple[str, ...]
+    router: Router, rule: RouteRule, target: RouteTarget, via: tuple[str, ...]
 ) -> BusRoutes | None:
-    """The bus `target` names, if delivering to it needs nothing but storing the event there: a bus of the
-    same account that exists, is no partner bus, is not the rule's own bus, and the event has not been
+    """The bus `target` names, if delivering to it needs nothing but storing the event there: another bus of
+    the rule's account (`RouteTarget.local_bus`) that exists and is no partner bus, and the event has not been
     through this rule. Anything else goes through the engine, which reports why it cannot deliver."""
-    if target.bus is None or target.bus[0] != bus.account or rule.arn in via:
+    if target.local_bus is None or rule.arn in via:
         return None
-    if target.bus == (bus.account, bus.region, bus.name):
-        return None  # a loop: the engine fails it, visibly
-    destination = await router.routes(*target.bus)
+    destination = await router.routes(*target.local_bus)
     return destination if destination.exists and not destination.partner else None

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from eventyard.core import arn as arns
 from eventyard.delivery import metrics
 from eventyard.delivery.engine import DeliveryEngine
 from eventyard.errors import AwsError
@@ -31,7 +32,7 @@ def _iso(seconds: float) -> str:
 def _delivery(event: EventRecord, record: DeliveryRecord) -> dict[str, Any]:
     view: dict[str, Any] = {
         "event_id": event.event_id,
-        "event_bus": f"arn:aws:events:{event.region}:{event.account}:event-bus/{event.bus}",
+        "event_bus": arns.event_bus(event.region, event.account, event.bus),
         "rule": record.rule_arn,
         "target_id": record.target_id,
         "target_arn": record.target_arn,
@@ -67,7 +68,7 @@ async def deliveries(runtime: Runtime, query: dict[str, str], raw: bytes) -> Rou
         "event_id": event_id,
         "events": [
             {
-                "event_bus": f"arn:aws:events:{event.region}:{event.account}:event-bus/{event.bus}",
+                "event_bus": arns.event_bus(event.region, event.account, event.bus),
                 "ingested_at": _iso(event.ingested_at),
                 "event": orjson.loads(event.body),
             }

@@ -30,10 +30,10 @@ async def put_on_event_bus(runtime: Runtime, invocation: Invocation) -> None:
     from eventyard.delivery import ingest
 
     target_arn = invocation.target["Arn"]
-    parsed = arns.parse(target_arn)
-    if parsed is None or not parsed.account or not parsed.resource.startswith("event-bus/"):
+    target_bus = ingest.bus_of_arn(target_arn)
+    if target_bus is None:
         raise DeliveryError("NO_RESOURCE", f"{target_arn} is not the ARN of an event bus.", retriable=False)
-    account, region, bus = parsed.account, parsed.region, parsed.resource.removeprefix("event-bus/")
+    account, region, bus = target_bus
     sender = invocation.account
     event = invocation.event
     if invocation.rule_arn in invocation.via or (

@@ -214,6 +214,11 @@ async def _set_state(runtime: Runtime, connection: dict[str, Any], state: str, r
         state_.lookups.clear()  # the destinations see the new state; the token, if any, stays valid
 
 
+def _basic(user: str, password: str) -> str:
+    """An HTTP Basic Authorization header value."""
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
 def _pairs(parameters: dict[str, Any] | None, kind: str) -> list[tuple[str, str]]:
     return [(item["Key"], item.get("Value", "")) for item in (parameters or {}).get(kind) or []]
 
@@ -246,8 +251,11 @@ async def _fetch_token(runtime: Runtime, connection: dict[str, Any]) -> _Token:
     http_parameters = oauth.get("OAuthHttpParameters") or {}
     method = oauth.get("HttpMethod", "POST")
     endpoint = oauth.get("AuthorizationEndpoint", "")
-    credentials = f"{client_parameters.get('ClientID', '')}:{client_parameters.get('ClientSecret', '')}"
-    headers = {"Authorization": "Basic " + base64.b64encode(credentials.encode()).decode()}
+    headers = {
+        "Authorization": _basic(
+            client_parameters.get("ClientID", ""), client_parameters.get("ClientSecret", "")
+        )
+    }
     headers.update(dict(_pairs(http_parameters, "HeaderParameters")))
     query = _pairs(http_parameters, "QueryStringParameters")
     body = _pairs(http_parameters, "BodyParameters")
@@ -376,8 +384,7 @@ def build_request(
     auth_type = connection["AuthorizationType"]
     if auth_type == BASIC:
         basic = secret.get("BasicAuthParameters") or {}
-        credentials = f"{basic.get('Username', '')}:{basic.get('Password', '')}"
-        headers["Authorization"] = "Basic " + base64.b64encode(credentials.encode()).decode()
+        headers["Authorization"] = _basic(basic.get("Username", ""), basic.get("Password", ""))
     elif auth_type == API_KEY:
         api_key = secret.get("ApiKeyAuthParameters") or {}
         headers[api_key.get("ApiKeyName", "x-api-key")] = api_key.get("ApiKeyValue", "")
@@ -483,14 +490,10 @@ def _check_response(
         raise DeliveryError("NO_PERMISSIONS", message + " The OAuth token will be refreshed.", retriable=True)
     if status == 429 or status >= 500:
         retry_after = _retry_after(response)
-        if retry_after is not None and retry_after < 0:
-            raise DeliveryError(
-                "THROTTLING" if status == 429 else "SDK_CLIENT_ERROR", message, retriable=False
-            )
         raise DeliveryError(
             "THROTTLING" if status == 429 else "SDK_CLIENT_ERROR",
             message,
-            retriable=True,
+            retriable=retry_after is None or retry_after >= 0,  # a negative Retry-After ends the retries
             retry_after=retry_after,
         )
     raise DeliveryError("SDK_CLIENT_ERROR", message, retriable=False)
