@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import logging
 import signal
@@ -140,27 +141,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
-    return Config(
-        host=args.host,
-        port=args.port,
-        store=args.store or "",
-        default_account=args.default_account,
-        default_region=args.default_region,
-        max_entry_size=args.max_entry_size,
-        aws_endpoint_url=args.aws_endpoint_url,
-        aws_endpoints=dict(args.aws_endpoint),
-        retry_base_seconds=args.retry_base_seconds,
-        api_destination_timeout=args.api_destination_timeout,
-        delivery_workers=args.delivery_workers,
-        delivery_target_concurrency=args.delivery_target_concurrency,
-        delivery_lease_seconds=args.delivery_lease_seconds,
-        delivery_retention_seconds=args.delivery_retention_seconds,
-        test_clock=args.test_clock,
-        log_level=args.log_level,
-        node_id=args.node_id,
-        partner_source_pending_days=args.partner_source_pending_days,
-        partner_source_deactivated_days=args.partner_source_deactivated_days,
-    )
+    """Every option whose name is a Config field sets it; the repeated --aws-endpoint makes aws_endpoints."""
+    given = vars(args)
+    settings = {field.name: given[field.name] for field in dataclasses.fields(Config) if field.name in given}
+    return Config(**settings, aws_endpoints=dict(args.aws_endpoint))
 
 
 def serve(config: Config) -> None:

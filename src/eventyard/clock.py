@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 import uuid
 
@@ -15,9 +14,6 @@ class Clock:
 
     def time(self) -> float:
         return time.time() + self.offset_seconds
-
-    def now(self) -> dt.datetime:
-        return dt.datetime.fromtimestamp(self.time(), dt.UTC)
 
     def advance(self, seconds: float) -> None:
         self.offset_seconds += seconds

@@ -34,7 +34,3 @@ def limit_exceeded(message: str) -> AwsError:
 
 def invalid_state(message: str) -> AwsError:
     return AwsError("InvalidStateException", message)
-
-
-def internal(message: str = "An internal error occurred.") -> AwsError:
-    return AwsError("InternalException", message, 500)

@@ -97,6 +97,3 @@ class Context:
     @property
     def config(self) -> Config:
         return self.runtime.config
-
-    def arn(self, resource: str, account: str | None = None, region: str | None = None) -> str:
-        return f"arn:aws:events:{region or self.region}:{self.account if account is None else account}:{resource}"

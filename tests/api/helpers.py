@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 from botocore.exceptions import ClientError
 
@@ -10,3 +13,15 @@ def error_of(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[str, str, int]
     """(code, message, HTTP status) of a boto3 ClientError."""
     error = excinfo.value.response
     return error["Error"]["Code"], error["Error"]["Message"], error["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def pages_of(list_call: Callable[..., Any], key: str, **kwargs: Any) -> list[list[Any]]:
+    """The items of every page of a List call (its `key` member), following NextToken to the last page."""
+    pages: list[list[Any]] = []
+    token = None
+    while True:
+        answer = list_call(**kwargs, **({"NextToken": token} if token else {}))
+        pages.append(answer[key])
+        token = answer.get("NextToken")
+        if not token:
+            return pages

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.api.helpers import error_of
+from tests.api.helpers import error_of, pages_of
 
 
 def test_default_bus_exists_on_first_use(events, account):
@@ -106,21 +106,10 @@ def test_list_event_buses_pages_and_prefix(events):
     for index in range(7):
         events.create_event_bus(Name=f"page-{index}")
     events.create_event_bus(Name="other")
-    seen = []
-    token = None
-    pages = 0
-    while True:
-        kwargs = {"NamePrefix": "page-", "Limit": 3}
-        if token:
-            kwargs["NextToken"] = token
-        answer = events.list_event_buses(**kwargs)
-        seen += [bus["Name"] for bus in answer["EventBuses"]]
-        pages += 1
-        token = answer.get("NextToken")
-        if not token:
-            break
+    pages = pages_of(events.list_event_buses, "EventBuses", NamePrefix="page-", Limit=3)
+    seen = [bus["Name"] for page in pages for bus in page]
     assert seen == [f"page-{index}" for index in range(7)]
-    assert pages == 3
+    assert len(pages) == 3
     everything = [bus["Name"] for bus in events.list_event_buses()["EventBuses"]]
     assert everything == ["default", "other"] + [f"page-{index}" for index in range(7)]
 
@@ -135,8 +124,9 @@ def test_accounts_and_regions_are_isolated(client_for):
     alice, bob = client_for(), client_for()
     alice.create_event_bus(Name="private")
     assert [b["Name"] for b in bob.list_event_buses()["EventBuses"]] == ["default"]
-    with pytest.raises(ClientError):
+    with pytest.raises(ClientError) as excinfo:
         bob.describe_event_bus(Name="private")
+    assert error_of(excinfo)[0] == "ResourceNotFoundException"
 
 
 def test_same_account_other_region_is_separate(server, account):

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.api.helpers import pages_of
 from tests.api.partner_helpers import DAY, Cast, expect_error, make_cast
 
 
@@ -175,16 +176,11 @@ def test_list_partner_event_sources_pages_by_prefix(cast: Cast) -> None:
     names = sorted(cast.offer(f"stream-{i}") for i in range(5))
     other = cast.offer("other")
     prefix = cast.source_name("stream-")
-    pages, token, seen = 0, None, []
-    while True:
-        kwargs = {"NamePrefix": prefix, "Limit": 2, **({"NextToken": token} if token else {})}
-        answer = cast.partner.list_partner_event_sources(**kwargs)
-        seen += [s["Name"] for s in answer["PartnerEventSources"]]
-        pages += 1
-        token = answer.get("NextToken")
-        if token is None:
-            break
-    assert seen == names and pages == 3
+    pages = pages_of(
+        cast.partner.list_partner_event_sources, "PartnerEventSources", NamePrefix=prefix, Limit=2
+    )
+    seen = [s["Name"] for page in pages for s in page]
+    assert seen == names and len(pages) == 3
     everything = cast.partner.list_partner_event_sources(NamePrefix=f"aws.partner/{cast.partner_name}/")
     assert [s["Name"] for s in everything["PartnerEventSources"]] == sorted([*names, other])
     assert all(
@@ -217,15 +213,9 @@ def test_list_partner_event_source_accounts_pages(cast: Cast) -> None:
 
 def test_list_event_sources_pages_and_filters(cast: Cast) -> None:
     names = sorted(cast.offer(f"s{i}") for i in range(5))
-    seen, token = [], None
-    while True:
-        kwargs = {"Limit": 2, **({"NextToken": token} if token else {})}
-        answer = cast.customer.list_event_sources(**kwargs)
-        assert len(answer["EventSources"]) <= 2
-        seen += [s["Name"] for s in answer["EventSources"]]
-        token = answer.get("NextToken")
-        if token is None:
-            break
+    pages = pages_of(cast.customer.list_event_sources, "EventSources", Limit=2)
+    assert all(len(page) <= 2 for page in pages)
+    seen = [s["Name"] for page in pages for s in page]
     assert seen == names
     only = cast.customer.list_event_sources(NamePrefix=cast.source_name("s3"))["EventSources"]
     assert [s["Name"] for s in only] == [cast.source_name("s3")]

@@ -65,8 +65,9 @@ def test_memory_store_keeps_nothing():
         server.client(account=account).create_event_bus(Name="ephemeral")
         server.stop()
         server.start()
-        with pytest.raises(ClientError):
+        with pytest.raises(ClientError) as excinfo:
             server.client(account=account).describe_event_bus(Name="ephemeral")
+        assert excinfo.value.response["Error"]["Code"] == "ResourceNotFoundException"
     finally:
         server.stop()
 

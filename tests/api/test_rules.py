@@ -6,7 +6,7 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.api.helpers import error_of
+from tests.api.helpers import error_of, pages_of
 
 PATTERN = '{"source": ["com.example.orders"]}'
 
@@ -170,17 +170,10 @@ def test_list_rules_pages_prefix_and_bus(events):
         events.put_rule(Name=f"alpha-{index}", EventPattern=PATTERN)
     events.put_rule(Name="beta", EventPattern=PATTERN)
     events.put_rule(Name="alpha-on-b2", EventBusName="b2", EventPattern=PATTERN)
-    names, token, pages = [], None, 0
-    while True:
-        kwargs = {"NamePrefix": "alpha", "Limit": 2, **({"NextToken": token} if token else {})}
-        answer = events.list_rules(**kwargs)
-        names += [rule["Name"] for rule in answer["Rules"]]
-        pages += 1
-        token = answer.get("NextToken")
-        if not token:
-            break
+    pages = pages_of(events.list_rules, "Rules", NamePrefix="alpha", Limit=2)
+    names = [rule["Name"] for page in pages for rule in page]
     assert names == [f"alpha-{index}" for index in range(5)]
-    assert pages == 3
+    assert len(pages) == 3
     assert [r["Name"] for r in events.list_rules(EventBusName="b2")["Rules"]] == ["alpha-on-b2"]
     listed = events.list_rules(NamePrefix="beta")["Rules"][0]
     assert listed["EventPattern"] == PATTERN and listed["State"] == "ENABLED"

@@ -49,6 +49,17 @@ def test_tag_limit(events, account):
     assert error_of(excinfo)[0] in ("LimitExceededException", "ValidationException")
 
 
+def test_a_failed_first_request_leaves_the_default_bus_usable(events, account):
+    """An account's first request creates its default bus; if that request fails, the creation is rolled
+    back, and the next request must create the bus again rather than take it for made."""
+    arn = f"arn:aws:events:us-east-1:{account}:event-bus/default"
+    with pytest.raises(ClientError) as excinfo:
+        events.tag_resource(ResourceARN=arn, Tags=[{"Key": f"k{i}", "Value": "v"} for i in range(51)])
+    assert error_of(excinfo)[0] == "LimitExceededException"
+    assert events.describe_event_bus()["Arn"] == arn
+    assert events.list_tags_for_resource(ResourceARN=arn)["Tags"] == []
+
+
 def test_put_permission_statements(events, account):
     events.put_permission(Action="events:PutEvents", Principal="111122223333", StatementId="allow-one")
     events.put_permission(

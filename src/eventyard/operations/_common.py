@@ -49,7 +49,10 @@ def bus_doc(ctx: Context, account: str, region: str, name: str) -> Doc:
 async def ensure_default_bus(
     ctx: Context, tx: Tx, account: str | None = None, region: str | None = None
 ) -> None:
-    """Each (account, region) has its own `default` event bus, created on first use."""
+    """Each (account, region) has its own `default` event bus, created on first use.
+
+    Only a default bus read from the store is remembered: one created here is not there yet if this
+    transaction rolls back (an error after this call, or Contention)."""
     account = account or ctx.account
     region = region or ctx.region
     key = (account, region)
@@ -58,7 +61,8 @@ async def ensure_default_bus(
         return
     if await tx.get(BUS, account, region, arns.DEFAULT_BUS) is None:
         await tx.put(BUS, account, region, arns.DEFAULT_BUS, bus_doc(ctx, account, region, arns.DEFAULT_BUS))
-    known.add(key)
+    else:
+        known.add(key)
 
 
 async def get_bus(ctx: Context, tx: Tx, account: str, region: str, name: str) -> Doc:
@@ -68,6 +72,35 @@ async def get_bus(ctx: Context, tx: Tx, account: str, region: str, name: str) ->
     if bus is None:
         raise not_found(f"Event bus {name} does not exist.")
     return bus
+
+
+def uid_arn(resource_type: str, region: str, account: str, name: str, uid: str) -> str:
+    """`arn:aws:events:<region>:<account>:<resource_type>/<name>/<uid>`: a connection or an API destination."""
+    return str(arns.Arn("aws", region, account, f"{resource_type}/{name}/{uid}"))
+
+
+def parse_uid_arn(arn: str, resource_type: str) -> tuple[str, str, str] | None:
+    """(account, region, name) of a `uid_arn` of `resource_type`, or None.
+
+    Not `arns.parse`, which takes a 12-digit account or none: these ARNs hold the caller's account, which is
+    the configured default account, of any form, for a caller whose access key id is not an account."""
+    parts = arn.split(":", 5)
+    if len(parts) != 6 or parts[2] != "events":
+        return None
+    kind, *path = parts[5].split("/")
+    if kind != resource_type or len(path) != 2:
+        return None
+    return parts[4], parts[3], path[0]
+
+
+async def get_by_uid_arn(tx: Tx, kind: str, resource_type: str, arn_member: str, arn: str) -> Doc | None:
+    """The resource with exactly this ARN (one re-created under the same name has another uid)."""
+    parsed = parse_uid_arn(arn, resource_type)
+    if parsed is None:
+        return None
+    account, region, name = parsed
+    doc = await tx.get(kind, account, region, name)
+    return doc if doc is not None and doc[arn_member] == arn else None
 
 
 def check_same_account(ctx: Context, account: str, region: str) -> None:

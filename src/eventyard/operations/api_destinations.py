@@ -11,6 +11,7 @@ from eventyard.operations.connections import (
     API_DESTINATION,
     check_endpoint,
     connection_by_arn,
+    parse_connection_arn,
 )
 from eventyard.operations.registry import operation
 from eventyard.runtime import Context
@@ -33,35 +34,15 @@ _UPDATABLE = (
 )
 
 
-def api_destination_arn(region: str, account: str, name: str, uid: str) -> str:
-    return f"arn:aws:events:{region}:{account}:api-destination/{name}/{uid}"
-
-
-def parse_api_destination_arn(arn: str) -> tuple[str, str, str] | None:
-    """(account, region, name) of `arn:aws:events:<region>:<account>:api-destination/<name>/<uuid>`."""
-    parts = arn.split(":", 5)
-    if len(parts) != 6 or parts[2] != "events" or not parts[5].startswith("api-destination/"):
-        return None
-    path = parts[5].split("/")
-    if len(path) != 3:
-        return None
-    return parts[4], parts[3], path[1]
-
-
 async def api_destination_by_arn(tx: Tx, arn: str) -> Doc | None:
-    parsed = parse_api_destination_arn(arn)
-    if parsed is None:
-        return None
-    account, region, name = parsed
-    doc = await tx.get(API_DESTINATION, account, region, name)
-    return doc if doc is not None and doc["ApiDestinationArn"] == arn else None
+    return await common.get_by_uid_arn(tx, API_DESTINATION, "api-destination", "ApiDestinationArn", arn)
 
 
 async def _connection(tx: Tx, arn: str) -> Doc:
     connection = await connection_by_arn(tx, arn)
     if connection is None:
-        name = arn.rsplit("/", 2)[-2] if arn.count("/") >= 2 else arn
-        raise not_found(f"Connection '{name}' does not exist.")
+        parsed = parse_connection_arn(arn)  # the model's pattern for ConnectionArn makes it parse
+        raise not_found(f"Connection '{parsed[2] if parsed else arn}' does not exist.")
     return connection
 
 
@@ -97,7 +78,9 @@ async def create_api_destination(ctx: Context, params: dict[str, Any]) -> dict[s
     now = ctx.clock.time()
     doc: Doc = {
         "Name": name,
-        "ApiDestinationArn": api_destination_arn(ctx.region, ctx.account, name, ctx.runtime.ids()),
+        "ApiDestinationArn": common.uid_arn(
+            "api-destination", ctx.region, ctx.account, name, ctx.runtime.ids()
+        ),
         "ConnectionArn": params["ConnectionArn"],
         "InvocationEndpoint": params["InvocationEndpoint"],
         "HttpMethod": params["HttpMethod"],

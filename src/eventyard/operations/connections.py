@@ -43,10 +43,6 @@ _SUMMARY_FIELDS = (
 _TIMES = ("ConnectionArn", "ConnectionState", "CreationTime", "LastModifiedTime", "LastAuthorizedTime")
 
 
-def connection_arn(region: str, account: str, name: str, uid: str) -> str:
-    return f"arn:aws:events:{region}:{account}:connection/{name}/{uid}"
-
-
 def secret_arn(region: str, account: str, name: str, uid: str) -> str:
     """As Secrets Manager names EventBridge's secret: the name plus a dash and six random characters."""
     suffix = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(6))
@@ -55,23 +51,12 @@ def secret_arn(region: str, account: str, name: str, uid: str) -> str:
 
 def parse_connection_arn(arn: str) -> tuple[str, str, str] | None:
     """(account, region, name) of `arn:aws:events:<region>:<account>:connection/<name>/<uuid>`."""
-    parts = arn.split(":", 5)
-    if len(parts) != 6 or parts[2] != "events" or not parts[5].startswith("connection/"):
-        return None
-    path = parts[5].split("/")
-    if len(path) != 3:
-        return None
-    return parts[4], parts[3], path[1]
+    return common.parse_uid_arn(arn, "connection")
 
 
 async def connection_by_arn(tx: Tx, arn: str) -> Doc | None:
     """The connection with exactly this ARN (a connection re-created under the same name has another)."""
-    parsed = parse_connection_arn(arn)
-    if parsed is None:
-        return None
-    account, region, name = parsed
-    doc = await tx.get(CONNECTION, account, region, name)
-    return doc if doc is not None and doc["ConnectionArn"] == arn else None
+    return await common.get_by_uid_arn(tx, CONNECTION, "connection", "ConnectionArn", arn)
 
 
 def is_loopback(host: str | None) -> bool:
@@ -201,12 +186,15 @@ def _authorizing(runtime: Runtime, arn: str) -> bool:
     return http.authorization_running(runtime, arn)
 
 
-def _check_not_busy(ctx: Context, doc: Doc) -> None:
+async def _idle_connection(tx: Tx, ctx: Context, name: str) -> Doc:
+    """The connection to change, unless it is being authorized."""
+    doc = await get_connection(tx, ctx, name)
     if _authorizing(ctx.runtime, doc["ConnectionArn"]):
         raise AwsError(
             "ConcurrentModificationException",
-            f"Connection '{doc['Name']}' is being authorized; try again when it is no longer AUTHORIZING.",
+            f"Connection '{name}' is being authorized; try again when it is no longer AUTHORIZING.",
         )
+    return doc
 
 
 def _settle_state(ctx: Context, doc: Doc) -> bool:
@@ -239,7 +227,7 @@ async def create_connection(ctx: Context, params: dict[str, Any]) -> dict[str, A
     now = ctx.clock.time()
     doc: Doc = {
         "Name": name,
-        "ConnectionArn": connection_arn(ctx.region, ctx.account, name, uid),
+        "ConnectionArn": common.uid_arn("connection", ctx.region, ctx.account, name, uid),
         "AuthorizationType": auth_type,
         "SecretArn": secret_arn(ctx.region, ctx.account, name, uid),
         "Secret": auth,
@@ -307,8 +295,7 @@ async def list_connections(ctx: Context, params: dict[str, Any]) -> dict[str, An
 async def update_connection(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     name: str = params["Name"]
     async with ctx.store.transaction() as tx:
-        doc = await get_connection(tx, ctx, name)
-        _check_not_busy(ctx, doc)
+        doc = await _idle_connection(tx, ctx, name)
         old_type = doc["AuthorizationType"]
         new_type: str = params.get("AuthorizationType") or old_type
         update: dict[str, Any] = params.get("AuthParameters") or {}
@@ -349,8 +336,7 @@ async def update_connection(ctx: Context, params: dict[str, Any]) -> dict[str, A
 async def delete_connection(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     name: str = params["Name"]
     async with ctx.store.transaction() as tx:
-        doc = await get_connection(tx, ctx, name)
-        _check_not_busy(ctx, doc)
+        doc = await _idle_connection(tx, ctx, name)
         users = [
             destination["Name"]
             for destination in await tx.list(API_DESTINATION, ctx.account, ctx.region)
@@ -371,8 +357,7 @@ async def deauthorize_connection(ctx: Context, params: dict[str, Any]) -> dict[s
     """Remove every authorization parameter; the connection stays, DEAUTHORIZED, until updated."""
     name: str = params["Name"]
     async with ctx.store.transaction() as tx:
-        doc = await get_connection(tx, ctx, name)
-        _check_not_busy(ctx, doc)
+        doc = await _idle_connection(tx, ctx, name)
         doc["Secret"] = {}
         doc.pop("SecretArn", None)
         doc["SecretVersion"] = doc.get("SecretVersion", 0) + 1

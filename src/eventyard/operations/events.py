@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from eventyard.core import arn as arns
 from eventyard.core import envelope as envelopes
 from eventyard.core import policy
 from eventyard.core.envelope import EntryError
@@ -18,13 +19,6 @@ NO_VALID_ENTRY = (
     "None of the entries has all of Source, DetailType and Detail; an entry needs the three of them to be "
     "put on an event bus."
 )
-_BAD_BUS = EntryError(
-    "InvalidArgument", "Parameter EventBusName is not valid. Reason: Provided Arn is not in correct format."
-)
-_PARTNER_BUS = EntryError(
-    "InvalidArgument",
-    "Parameter EventBusName is not valid. Reason: PutEvents cannot put events on a partner event bus.",
-)
 
 
 def _access_denied(account: str, bus_arn: str) -> EntryError:
@@ -35,47 +29,42 @@ def _access_denied(account: str, bus_arn: str) -> EntryError:
     )
 
 
+def check_request(ctx: Context, entries: list[dict[str, Any]], total_size: int) -> None:
+    """The request-level rules of PutEvents and PutPartnerEvents: the entries' total size (`entry_size`) is
+    within the limit, and at least one entry has Source, DetailType and Detail."""
+    if total_size > ctx.config.max_entry_size:
+        raise AwsError("ValidationException", TOTAL_SIZE_OVER_LIMIT)
+    if not any(envelopes.has_required_fields(entry) for entry in entries):
+        raise AwsError("ValidationException", NO_VALID_ENTRY)
+
+
 @operation("PutEvents")
 async def put_events(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     entries: list[dict[str, Any]] = params["Entries"]
     recorder = metrics.of(ctx.runtime)
     total = sum(envelopes.entry_size(entry) for entry in entries)
     recorder.put_events(ctx.account, ctx.region, total)
-    if total > ctx.config.max_entry_size:
-        raise AwsError("ValidationException", TOTAL_SIZE_OVER_LIMIT)
-    if not any(envelopes.has_required_fields(entry) for entry in entries):
-        raise AwsError("ValidationException", NO_VALID_ENTRY)
+    check_request(ctx, entries, total)
 
     results: list[dict[str, str]] = []
     by_bus: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     now = ctx.clock.time()
     denied: dict[tuple[str, str, str], bool] = {}
-    partners: dict[tuple[str, str, str], bool] = {}
     for entry in entries:
         checked = envelopes.check_entry(entry, refuse_aws_sources=True)
         if isinstance(checked, EntryError):
             results.append(checked.result())
             continue
-        try:
-            account, region, bus = common.resolve_bus(ctx, entry.get("EventBusName"))
-        except AwsError:
-            results.append(_BAD_BUS.result())
-            continue
+        # The model's pattern for EventBusName (NonPartnerEventBusNameOrArn) already refused a malformed ARN
+        # and any partner bus (their names hold a "/"), so this resolves and names a bus PutEvents may use.
+        account, region, bus = common.resolve_bus(ctx, entry.get("EventBusName"))
         key = (account, region, bus)
         if account != ctx.account:
             if key not in denied:
                 denied[key] = not await _allowed(ctx, account, region, bus)
             if denied[key]:
-                results.append(
-                    _access_denied(ctx.account, f"arn:aws:events:{region}:{account}:event-bus/{bus}").result()
-                )
+                results.append(_access_denied(ctx.account, arns.event_bus(region, account, bus)).result())
                 continue
-        partner = partners.get(key)
-        if partner is None:
-            partner = partners[key] = (await ingest.routes_for(ctx.runtime, account, region, bus)).partner
-        if partner:
-            results.append(_PARTNER_BUS.result())
-            continue
         event_id = ctx.runtime.event_ids()
         # The event keeps the sender's account, also on another account's bus.
         event = envelopes.envelope(

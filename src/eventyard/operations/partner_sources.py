@@ -277,10 +277,10 @@ async def activate_event_source(ctx: Context, params: dict[str, Any]) -> None:
     name: str = params["Name"]
     async with ctx.store.transaction() as tx:
         source = await _offered_source(ctx, tx, name)
-        bus = await tx.get(BUS, ctx.account, ctx.region, name)
-        if source is None and bus is not None and bus.get("EventSourceName"):
+        bus = await _partner_bus(ctx, tx, name)  # a bus named like a source is always a partner bus
+        if source is None and bus is not None:
             # Guess: the customer sees the source as DELETED; activating it makes no sense.
-            raise invalid_state(f"Event source {name} is in state {DELETED} and cannot be activated.")
+            raise _deleted(name, "activated")
         if source is None or bus is None:
             # The text AWS returns (seen in aws/aws-sdk-js-v3#4788): activation needs the source and the bus.
             raise not_found(f"Event source {name} or event bus {name} does not exist.")
@@ -302,8 +302,7 @@ async def deactivate_event_source(ctx: Context, params: dict[str, Any]) -> None:
         source = await _offered_source(ctx, tx, name)
         if source is None:
             if await _partner_bus(ctx, tx, name) is not None:
-                # Guess, as for activation: a DELETED source cannot be deactivated.
-                raise invalid_state(f"Event source {name} is in state {DELETED} and cannot be deactivated.")
+                raise _deleted(name, "deactivated")  # guess, as for activation
             raise not_found(f"Event source {name} does not exist.")
         if source["State"] != ACTIVE:
             raise invalid_state(f"Event source {name} is {source['State']}, not {ACTIVE}.")
@@ -314,6 +313,10 @@ async def deactivate_event_source(ctx: Context, params: dict[str, Any]) -> None:
         await _save(tx, ctx.region, source)
     log.info("account %s deactivated event source %s", ctx.account, name)
     return None
+
+
+def _deleted(name: str, change: str) -> AwsError:
+    return invalid_state(f"Event source {name} is in state {DELETED} and cannot be {change}.")
 
 
 def _link(source: Doc, bus: Doc) -> None:
@@ -403,14 +406,10 @@ class PartnerMetrics:
 @operation("PutPartnerEvents")
 async def put_partner_events(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     from eventyard.delivery import ingest
-    from eventyard.operations.events import NO_VALID_ENTRY, TOTAL_SIZE_OVER_LIMIT
+    from eventyard.operations.events import check_request
 
     entries: list[dict[str, Any]] = params["Entries"]
-    # The same request-level rules as PutEvents: the size as AWS counts it, and at least one usable entry.
-    if sum(envelopes.entry_size(entry) for entry in entries) > ctx.config.max_entry_size:
-        raise AwsError("ValidationException", TOTAL_SIZE_OVER_LIMIT)
-    if not any(envelopes.has_required_fields(entry) for entry in entries):
-        raise AwsError("ValidationException", NO_VALID_ENTRY)
+    check_request(ctx, entries, sum(envelopes.entry_size(entry) for entry in entries))  # as PutEvents
 
     now = ctx.clock.time()
     results: list[dict[str, str]] = []

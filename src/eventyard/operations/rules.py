@@ -35,7 +35,9 @@ def check_schedule(expression: str) -> None:
     parse_schedule(expression)
 
 
-async def get_rule(tx: Tx, account: str, region: str, bus: str, name: str) -> Doc:
+async def get_rule(ctx: Context, tx: Tx, account: str, region: str, bus: str, name: str) -> Doc:
+    """The rule `name` of the bus; ResourceNotFoundException if either is missing."""
+    await common.get_bus(ctx, tx, account, region, bus)
     rule = await tx.get(RULE, account, region, name, parent=bus)
     if rule is None:
         raise not_found(f"Rule {name} does not exist on EventBus {bus}.")
@@ -109,8 +111,7 @@ async def put_rule(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 async def describe_rule(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     account, region, bus_name = common.resolve_bus(ctx, params.get("EventBusName"))
     async with ctx.store.transaction() as tx:
-        await common.get_bus(ctx, tx, account, region, bus_name)
-        rule = await get_rule(tx, account, region, bus_name, params["Name"])
+        rule = await get_rule(ctx, tx, account, region, bus_name, params["Name"])
     return rule_view(rule)
 
 
@@ -151,8 +152,7 @@ async def _set_state(ctx: Context, params: dict[str, Any], state: str) -> None:
     account, region, bus_name = common.resolve_bus(ctx, params.get("EventBusName"))
     common.check_same_account(ctx, account, region)
     async with ctx.store.transaction() as tx:
-        await common.get_bus(ctx, tx, account, region, bus_name)
-        rule = await get_rule(tx, account, region, bus_name, params["Name"])
+        rule = await get_rule(ctx, tx, account, region, bus_name, params["Name"])
         check_managed(rule)
         if state == "ENABLED" and rule["State"] != "DISABLED":
             return  # already enabled (possibly with CloudTrail management events): keep that
@@ -181,9 +181,7 @@ async def list_rule_names_by_target(ctx: Context, params: dict[str, Any]) -> dic
         await common.get_bus(ctx, tx, account, region, bus_name)
         rules = await tx.list(RULE, account, region, parent=bus_name, after=after)
     names = [{"Name": r["Name"]} for r in rules if any(t["Arn"] == target_arn for t in r["Targets"])]
-    names, token = common.page(
-        ctx, "ListRuleNamesByTarget", names if limit is None else names[: limit + 1], limit
-    )
+    names, token = common.page(ctx, "ListRuleNamesByTarget", names, limit)
     return {"RuleNames": [n["Name"] for n in names], "NextToken": token}
 
 

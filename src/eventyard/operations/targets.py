@@ -26,8 +26,7 @@ async def put_targets(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     for target in new_targets:
         validate_target_input(target)
     async with ctx.store.transaction() as tx:
-        await common.get_bus(ctx, tx, account, region, bus_name)
-        rule = await get_rule(tx, account, region, bus_name, params["Rule"])
+        rule = await get_rule(ctx, tx, account, region, bus_name, params["Rule"])
         check_managed(rule)
         targets = {target["Id"]: target for target in rule["Targets"]}
         for target in new_targets:
@@ -49,8 +48,7 @@ async def remove_targets(ctx: Context, params: dict[str, Any]) -> dict[str, Any]
     common.check_same_account(ctx, account, region)
     ids = set(params["Ids"])
     async with ctx.store.transaction() as tx:
-        await common.get_bus(ctx, tx, account, region, bus_name)
-        rule = await get_rule(tx, account, region, bus_name, params["Rule"])
+        rule = await get_rule(ctx, tx, account, region, bus_name, params["Rule"])
         check_managed(rule, params.get("Force", False))
         rule["Targets"] = [target for target in rule["Targets"] if target["Id"] not in ids]
         await tx.put(RULE, account, region, rule["Name"], rule, parent=bus_name)
@@ -64,15 +62,12 @@ async def list_targets_by_rule(ctx: Context, params: dict[str, Any]) -> dict[str
     after = common.decode_token(ctx, "ListTargetsByRule", params.get("NextToken"))
     limit = params.get("Limit")
     async with ctx.store.transaction() as tx:
-        await common.get_bus(ctx, tx, account, region, bus_name)
-        rule = await get_rule(tx, account, region, bus_name, params["Rule"])
+        rule = await get_rule(ctx, tx, account, region, bus_name, params["Rule"])
     targets = rule["Targets"]
     if after is not None:
         positions = [index for index, target in enumerate(targets) if target["Id"] == after]
         if not positions:
             raise AwsError("InvalidToken", "The NextToken provided is invalid or expired.")
         targets = targets[positions[0] + 1 :]
-    if limit is not None:
-        targets = targets[: limit + 1]
     targets, token = common.page(ctx, "ListTargetsByRule", targets, limit, key="Id")
     return {"Targets": targets, "NextToken": token}

@@ -21,7 +21,7 @@ from eventyard.wire.identity import identify
 
 log = logging.getLogger("eventyard.wire")
 
-JSON_11 = b"application/x-amz-json-1.1"
+JSON_11 = "application/x-amz-json-1.1"
 MAX_BODY = 32 * 1024 * 1024
 TARGET_PREFIX = "AWSEvents."
 # An operation whose transaction collided with another (PostgreSQL) is run again, this many times at most.
@@ -139,7 +139,7 @@ class App:
                 AwsError("InternalException", f"An internal error occurred (request {request_id}).", 500)
             )
         log.debug("%s answered in %.1f ms", name, (time.perf_counter() - started) * 1000)
-        return 200, {"content-type": JSON_11.decode()}, orjson.dumps(output)
+        return 200, {"content-type": JSON_11}, orjson.dumps(output)
 
 
 async def _run(handler: Any, context: Context, params: dict[str, Any]) -> Any:
@@ -186,4 +186,4 @@ async def _read_body(receive: Any) -> bytes:
 
 def _error(error: AwsError) -> tuple[int, dict[str, str], bytes]:
     body = orjson.dumps({"__type": error.code, "message": error.message})
-    return error.status, {"content-type": JSON_11.decode(), "x-amzn-errortype": error.code}, body
+    return error.status, {"content-type": JSON_11, "x-amzn-errortype": error.code}, body

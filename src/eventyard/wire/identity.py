@@ -13,7 +13,6 @@ _ACCOUNT = re.compile(r"\d{12}")
 class Caller:
     account: str
     region: str
-    access_key_id: str | None = None
 
 
 def identify(authorization: str | None, default_account: str, default_region: str) -> Caller:
@@ -27,5 +26,4 @@ def identify(authorization: str | None, default_account: str, default_region: st
     if found is None:
         return Caller(default_account, default_region)
     key, _date, region, _service = found.groups()
-    account = key if _ACCOUNT.fullmatch(key) else default_account
-    return Caller(account, region, key)
+    return Caller(key if _ACCOUNT.fullmatch(key) else default_account, region)

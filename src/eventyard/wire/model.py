@@ -33,10 +33,6 @@ def operation_names() -> list[str]:
     return list(service_model().operation_names)
 
 
-def error_codes() -> set[str]:
-    return {shape.name for shape in service_model().error_shapes}
-
-
 @functools.cache
 def _regex(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.DOTALL)
@@ -45,6 +41,12 @@ def _regex(pattern: str) -> re.Pattern[str]:
 def _lower_first(name: str) -> str:
     # AWS reports members in the Coral style: lower camel case, `entries.1.member.source`.
     return name[:1].lower() + name[1:]
+
+
+@functools.cache
+def _members(shape: Shape) -> dict[str, tuple[Shape, str]]:
+    """A structure's members with the names its error paths use, worked out once per shape, not per value."""
+    return {name: (member, _lower_first(name)) for name, member in shape.members.items()}
 
 
 def _render(value: Any) -> str:
@@ -74,8 +76,7 @@ class _Validator:
         self.errors.append(f"Value {_render(value)} at '{path}' failed to satisfy constraint: {constraint}")
 
     def validate(self, shape: Shape, value: Any, path: str) -> Any:
-        method: Callable[[Shape, Any, str], Any] = getattr(self, f"_v_{shape.type_name}", self._v_other)
-        return method(shape, value, path)
+        return _CHECKS.get(shape.type_name, _Validator._v_other)(self, shape, value, path)
 
     def _type_error(self, shape: Shape, value: Any, path: str) -> AwsError:
         got = type(value).__name__
@@ -90,16 +91,17 @@ class _Validator:
     def _v_structure(self, shape: Shape, value: Any, path: str) -> dict[str, Any]:
         if not isinstance(value, dict):
             raise self._type_error(shape, value, path)
-        members = shape.members
+        members = _members(shape)
         out: dict[str, Any] = {}
         for name in shape.required_members:
             if value.get(name) is None:
-                self.report(None, _join(path, name), "Member must not be null")
+                self.report(None, _join(path, members[name][1]), "Member must not be null")
         for name, member_value in value.items():
-            member_shape = members.get(name)
-            if member_shape is None or member_value is None:
+            member = members.get(name)
+            if member is None or member_value is None:
                 continue  # AWS ignores members it does not model
-            out[name] = self.validate(member_shape, member_value, _join(path, name))
+            member_shape, label = member
+            out[name] = self.validate(member_shape, member_value, _join(path, label))
         return out
 
     def _v_list(self, shape: Shape, value: Any, path: str) -> list[Any]:
@@ -194,6 +196,12 @@ class _Validator:
             self.report(value, path, f"Member must have value less than or equal to {meta['max']}")
 
 
+# The check of each shape type (`_v_<type>`); any other type is taken as it is.
+_CHECKS: dict[str, Callable[[_Validator, Shape, Any, str], Any]] = {
+    name.removeprefix("_v_"): check for name, check in vars(_Validator).items() if name.startswith("_v_")
+}
+
+
 def _json_type(value: Any) -> str:
     if isinstance(value, bool):
         return "boolean"
@@ -208,8 +216,8 @@ def _json_type(value: Any) -> str:
     return "number"
 
 
-def _join(path: str, name: str) -> str:
-    return f"{path}.{_lower_first(name)}" if path else _lower_first(name)
+def _join(path: str, label: str) -> str:
+    return f"{path}.{label}" if path else label
 
 
 def validate_input(operation: OperationModel, params: Any) -> dict[str, Any]:
