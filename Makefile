@@ -36,8 +36,12 @@ format: $(TEST_STAMP)
 test: lint
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
+# Every benchmark of bench/ in turn, with its standard settings (about 10 minutes; see bench/README.md).
 bench: $(TEST_STAMP)
-	$(PY) bench/run_all.py
+	$(PY) bench/bench_patterns.py
+	$(PY) bench/put_events.py
+	$(PY) bench/put_to_http.py
+	$(PY) bench/bench_nodes.py
 
 clean:
 	rm -rf $(VENV) .eventyard .pytest_cache .ruff_cache .hypothesis

@@ -47,10 +47,15 @@ class Result:
         self.errors[what] = self.errors.get(what, 0) + 1
 
     def percentile(self, p: float) -> float:
-        ordered = sorted(self.latencies)
-        if not ordered:
-            return float("nan")
-        return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
+        return percentile(self.latencies, p)
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """The `p`th percentile of `values` (nearest rank), NaN if there are none."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
 
 
 async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:

@@ -81,13 +81,15 @@ class Server:
         return made
 
 
-def eventyard(workdir: Path, *flags: str) -> Server:
+def eventyard(workdir: Path, *flags: str, store: str | None = None, name: str = "eventyard") -> Server:
+    """`eventyard serve` on a free port, logging to `workdir/<name>.log`; its store is `store`, by default a
+    SQLite file in `workdir`."""
     port = free_port()
     command = [
         sys.executable, "-m", "eventyard.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-        "--store", f"sqlite:///{workdir / 'bench.db'}", "--log-level", "warning", *flags,
+        "--store", store or f"sqlite:///{workdir / 'bench.db'}", "--log-level", "warning", *flags,
     ]  # fmt: skip
-    return Server("eventyard", command, port, "/health", workdir / "eventyard.log")
+    return Server(name, command, port, "/health", workdir / f"{name}.log")
 
 
 def moto(workdir: Path) -> Server:

@@ -5,8 +5,8 @@ The load is the delivery benchmark's (bench/put_events.py): a custom bus with 10
 `kind` of order event and targeting a second bus, so every event matches exactly one rule; 8 keep-alive
 connections send PutEvents requests of 10 entries each, closed loop, for a fixed time. With two nodes the 8
 connections are split 4 and 4, as a load balancer would. Every node answers only after the events and their
-deliveries are committed (SQLite: WAL, synchronous=FULL; PostgreSQL: fsync and synchronous_commit on), and
-goes on delivering to the second bus while it takes new events.
+deliveries are committed (SQLite: WAL, synchronous=FULL; PostgreSQL: fsync and synchronous_commit on); the
+delivery to the second bus, of the same account, is made in that commit.
 
 PostgreSQL is a throwaway cluster (tests/pgserver.py, durable settings) on this machine, unless
 EVENTYARD_BENCH_PG_URL names a server whose role may create databases.
@@ -38,17 +38,8 @@ sys.path.insert(0, str(HERE.parent))
 from tests import pgserver  # noqa: E402
 
 from _load import Result, cpu_seconds, put_events_request, run  # noqa: E402
-from _servers import Server, free_port, metric_total  # noqa: E402
+from _servers import Server, eventyard, metric_total  # noqa: E402
 from put_events import ACCOUNT, bodies, setup  # noqa: E402
-
-
-def node(workdir: Path, store: str, name: str) -> Server:
-    port = free_port()
-    command = [
-        sys.executable, "-m", "eventyard.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
-        "--store", store, "--log-level", "warning", "--node-id", name,
-    ]  # fmt: skip
-    return Server(name, command, port, "/health", workdir / f"{name}.log")
 
 
 def postgres_pids(cluster: pgserver.PgCluster | None) -> list[int]:
@@ -114,7 +105,10 @@ def scenario(
     args: argparse.Namespace,
     cluster: pgserver.PgCluster | None = None,
 ) -> dict[str, object]:
-    nodes = [node(workdir, store, f"node-{i}") for i, store in enumerate(stores)]
+    nodes = [
+        eventyard(workdir, "--node-id", f"node-{i}", store=store, name=f"node-{i}")
+        for i, store in enumerate(stores)
+    ]
     try:
         for server in nodes:
             server.start()

@@ -3,8 +3,8 @@
 Each server gets the same setup: a custom bus with 100 rules, each matching one `kind` of order event and
 targeting a second bus; every event matches exactly one rule. Then 8 keep-alive connections send PutEvents
 requests of 10 entries each, as fast as the server answers (closed loop), for a fixed time. Eventyard answers
-only once the events and their deliveries are committed to SQLite (WAL, synchronous=FULL), and it goes on
-delivering them to the second bus while it takes new ones.
+only once the events and their deliveries are committed to SQLite (WAL, synchronous=FULL); a bus of the same
+account is delivered to in that commit (the second bus has no rules, so no copy of the event is stored there).
 
     .venv/bin/python bench/put_events.py [--seconds 15] [--moto-seconds 10] [--rules 100]
 

@@ -26,7 +26,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _load import cpu_seconds, put_events_request, rss_mb, run
+from _load import cpu_seconds, percentile, put_events_request, rss_mb, run
 from _servers import eventyard
 
 ACCOUNT = "111111111111"
@@ -58,11 +58,6 @@ class Receiver(asyncio.Protocol):
             body, self.buffer = self.buffer[head_end + 4 : end], self.buffer[end:]
             Receiver.arrivals.append((orjson.loads(body)["id"], time.perf_counter()))
             self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")  # type: ignore[attr-defined]
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] if ordered else float("nan")
 
 
 async def bench(seconds: float, rate: float, connections: int, flags: list[str]) -> None:

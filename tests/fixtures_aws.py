@@ -18,11 +18,10 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import boto3
-import httpx
 import pytest
 from botocore.config import Config as BotoConfig
 
-from tests.support import free_port
+from tests.support import free_port, stop_process, wait_until_serving
 
 
 class MotoServer:
@@ -42,27 +41,18 @@ class MotoServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"moto exited with {self.process.returncode}")
-            try:
-                if httpx.get(f"{self.url}/moto-api/", timeout=1).status_code < 500:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("moto did not start")
+        try:
+            wait_until_serving(
+                "moto", self.process, f"{self.url}/moto-api/", timeout, lambda status: status < 500
+            )
+        except RuntimeError:
+            self.process = None
+            raise
+        return self
 
     def stop(self) -> None:
         if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+            stop_process(self.process, 10)
             self.process = None
 
     def client(self, service: str, account: str, region: str = "us-east-1") -> Any:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import itertools
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,54 @@ def free_port() -> int:
 def new_account() -> str:
     """A fresh 12-digit account per test: tests share a server and stay isolated by account."""
     return f"{os.getpid() % 10000:04d}{next(_accounts):08d}"
+
+
+def wait_until_serving(
+    name: str, process: subprocess.Popen[bytes], url: str, timeout: float, ready: Callable[[int], bool]
+) -> None:
+    """Poll `url` until its HTTP status satisfies `ready`. Raises RuntimeError if the process exits first,
+    or kills it and raises if `timeout` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}")
+        try:
+            if ready(httpx.get(url, timeout=1).status_code):
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    process.kill()
+    process.wait()
+    raise RuntimeError(f"{name} did not answer {url} in {timeout}s")
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout: float) -> int:
+    """SIGTERM, then SIGKILL if the process has not exited within `timeout` seconds; its exit status."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            return process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    return process.wait()
+
+
+def api_destination(
+    events: Any, endpoint: str, name: str = "hook", api_key: str = "secret", **options: Any
+) -> str:
+    """The ARN of a new API destination `name` that POSTs to `endpoint` through a new API_KEY connection of
+    the same name (header `x-api-key: <api_key>`); `options` go to CreateApiDestination."""
+    connection = events.create_connection(
+        Name=name,
+        AuthorizationType="API_KEY",
+        AuthParameters={"ApiKeyAuthParameters": {"ApiKeyName": "x-api-key", "ApiKeyValue": api_key}},
+    )["ConnectionArn"]
+    return str(
+        events.create_api_destination(
+            Name=name, ConnectionArn=connection, InvocationEndpoint=endpoint, HttpMethod="POST", **options
+        )["ApiDestinationArn"]
+    )
 
 
 class ServerProcess:
@@ -69,18 +117,14 @@ class ServerProcess:
             self.process = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.cwd
             )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        self.kill()
-        raise RuntimeError(f"server did not become healthy in {timeout}s:\n{self.log()}")
+        try:
+            wait_until_serving(
+                "server", self.process, f"{self.url}/health", timeout, lambda status: status == 200
+            )
+        except RuntimeError as failure:
+            self.process = None
+            raise RuntimeError(f"{failure}:\n{self.log()}") from None
+        return self
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:] if self.log_path else ""
@@ -88,12 +132,7 @@ class ServerProcess:
     def stop(self, timeout: float = 15.0) -> int | None:
         if self.process is None:
             return None
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            code = self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            code = self.process.wait()
+        code = stop_process(self.process, timeout)
         self.process = None
         return code
 

@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
+from tests.api.delivery_helpers import deliveries_of
 from tests.api.partner_helpers import Cast, make_cast
 from tests.fixtures_aws import MotoServer, Receiver, receive_all
-from tests.support import ServerProcess
+from tests.support import ServerProcess, api_destination
 
 
 @pytest.fixture(scope="module")
@@ -40,23 +41,22 @@ def send(cast: Cast, source: str, *details: dict[str, Any], detail_type: str = "
     return [entry["EventId"] for entry in result["Entries"]]
 
 
-def test_partner_events_reach_an_api_destination(cast: Cast, receiver: Receiver) -> None:
+def no_deliveries(eventyard: ServerProcess, event_id: str) -> bool:
+    """The event is stored (on the partner bus) and matched no rule with a target: nothing will be sent."""
+    found = deliveries_of(eventyard, event_id)
+    return found is not None and found["deliveries"] == []
+
+
+def test_partner_events_reach_an_api_destination(
+    eventyard: ServerProcess, cast: Cast, receiver: Receiver
+) -> None:
     source = cast.offer_and_associate()
-    connection = cast.customer.create_connection(
-        Name="hooks",
-        AuthorizationType="API_KEY",
-        AuthParameters={"ApiKeyAuthParameters": {"ApiKeyName": "x-api-key", "ApiKeyValue": "s3cret"}},
-    )["ConnectionArn"]
-    destination = cast.customer.create_api_destination(
-        Name="orders-hook",
-        ConnectionArn=connection,
-        InvocationEndpoint=f"{receiver.url}/orders",
-        HttpMethod="POST",
-    )["ApiDestinationArn"]
+    destination = api_destination(cast.customer, f"{receiver.url}/orders", "orders-hook", api_key="s3cret")
     customer_rule(cast, source, {"Arn": destination}, {"detail-type": ["Order Created"]})
 
     ids = send(cast, source, {"order": 1}, {"order": 2})
-    send(cast, source, {"order": 3}, detail_type="Order Deleted")  # the rule does not match this one
+    [deleted] = send(cast, source, {"order": 3}, detail_type="Order Deleted")
+    assert no_deliveries(eventyard, deleted)  # the rule does not match this one
     requests = receiver.wait_for("/orders", 2)
     events = sorted((r.json() for r in requests), key=lambda e: e["detail"]["order"])
     assert [e["id"] for e in events] == ids
@@ -70,7 +70,9 @@ def test_partner_events_reach_an_api_destination(cast: Cast, receiver: Receiver)
     assert len(receiver.at("/orders")) == 2
 
 
-def test_partner_events_reach_an_sqs_queue(cast: Cast, moto_server: MotoServer) -> None:
+def test_partner_events_reach_an_sqs_queue(
+    eventyard: ServerProcess, cast: Cast, moto_server: MotoServer
+) -> None:
     source = cast.offer_and_associate()
     sqs = moto_server.sqs(cast.customer_account)
     queue_url = sqs.create_queue(QueueName="partner-orders")["QueueUrl"]
@@ -81,25 +83,22 @@ def test_partner_events_reach_an_sqs_queue(cast: Cast, moto_server: MotoServer) 
         {"Arn": queue_arn, "InputPath": "$.detail"},
         {"source": [source], "detail": {"amount": [{"numeric": [">", 10]}]}},
     )
-    send(cast, source, {"amount": 5}, {"amount": 50})
+    small, _ = send(cast, source, {"amount": 5}, {"amount": 50})
+    assert no_deliveries(eventyard, small)
     [message] = receive_all(sqs, queue_url, 1)
     assert json.loads(message["Body"]) == {"amount": 50}
     assert receive_all(sqs, queue_url, 1, timeout=0.3) == []  # the small order did not match
 
 
-def test_a_deactivated_source_delivers_nothing_until_activated(cast: Cast, receiver: Receiver) -> None:
+def test_a_deactivated_source_delivers_nothing_until_activated(
+    eventyard: ServerProcess, cast: Cast, receiver: Receiver
+) -> None:
     source = cast.offer_and_associate()
-    connection = cast.customer.create_connection(
-        Name="hooks",
-        AuthorizationType="API_KEY",
-        AuthParameters={"ApiKeyAuthParameters": {"ApiKeyName": "k", "ApiKeyValue": "v"}},
-    )["ConnectionArn"]
-    destination = cast.customer.create_api_destination(
-        Name="hook", ConnectionArn=connection, InvocationEndpoint=f"{receiver.url}/in", HttpMethod="POST"
-    )["ApiDestinationArn"]
+    destination = api_destination(cast.customer, f"{receiver.url}/in")
     customer_rule(cast, source, {"Arn": destination}, {"source": [source]})
     cast.customer.deactivate_event_source(Name=source)
-    send(cast, source, {"n": "while paused"})
+    [paused] = send(cast, source, {"n": "while paused"})
+    assert deliveries_of(eventyard, paused) is None  # accepted and dropped: not even stored
     cast.customer.activate_event_source(Name=source)
     send(cast, source, {"n": "after"})
     [request] = receiver.wait_for("/in", 1)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.api.delivery_helpers import deliveries_of
 from tests.fixtures_aws import MotoServer
 from tests.support import ROOT, ServerProcess
 
@@ -71,6 +72,8 @@ def test_the_aws_cli_walkthrough(servers: tuple[ServerProcess, MotoServer], tmp_
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     outputs = [json.loads(part) for part in re.split(r"(?m)^(?=\{)", done.stdout) if part.strip()]
+    assert len(outputs) == 8, done.stdout  # one answer per command of the walkthrough
+    eventyard, moto = servers
     source = "aws.partner/example.com/222222222222/orders"
     assert outputs[0] == {"EventSourceArn": f"arn:aws:events:us-east-1::event-source/{source}"}
     [offered] = outputs[1]["EventSources"]
@@ -79,16 +82,22 @@ def test_the_aws_cli_walkthrough(servers: tuple[ServerProcess, MotoServer], tmp_
         "PENDING",
         "aws.partner/example.com",
     )
+    # The page says: ExpirationTime seven days after creation.
+    assert offered["ExpirationTime"] - offered["CreationTime"] == pytest.approx(7 * 86400, abs=0.01)
     assert outputs[2] == {"EventBusArn": f"arn:aws:events:us-east-1:222222222222:event-bus/{source}"}
+    assert outputs[3] == {"QueueUrl": f"{moto.url}/{CUSTOMER}/partner-orders"}
     assert outputs[4] == {"RuleArn": f"arn:aws:events:us-east-1:222222222222:rule/{source}/big-orders"}
-    assert outputs[5]["FailedEntryCount"] == 0
+    assert outputs[5] == {"FailedEntryCount": 0, "FailedEntries": []}
     sent = outputs[6]
     assert sent["FailedEntryCount"] == 0 and len(sent["Entries"]) == 2
     [message] = outputs[7]["Messages"]
     event = json.loads(message["Body"])
     assert event["id"] == sent["Entries"][0]["EventId"]
     assert (event["source"], event["account"], event["region"]) == (source, CUSTOMER, "us-east-1")
-    assert event["detail"] == {"order": "A-1", "amount": 250}  # A-2 (amount 20) did not match
+    assert event["detail"] == {"order": "A-1", "amount": 250}
+    # receive-message takes one message at most: that A-2 (amount 20) did not match is the server's to say.
+    small = deliveries_of(eventyard, sent["Entries"][1]["EventId"])
+    assert small is not None and small["deliveries"] == []
 
 
 def test_the_boto3_walkthrough(servers: tuple[ServerProcess, MotoServer], tmp_path: Path) -> None:
@@ -104,6 +113,7 @@ def test_the_boto3_walkthrough(servers: tuple[ServerProcess, MotoServer], tmp_pa
     assert lines[0] == f"arn:aws:events:us-east-1::event-source/{source}"
     assert lines[1].startswith(f"{source} PENDING created by aws.partner/example.com expires ")
     assert lines[2] == f"{source} ACTIVE"
+    assert lines[3].startswith("failed entries: 0 event id: ")
     event_id = lines[3].removeprefix("failed entries: 0 event id: ")
     assert lines[4] == f"received {event_id} {source} {CUSTOMER} Invoice Paid {{'invoice': 'INV-7'}}"
     assert len(lines) == 5

@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from tests.fixtures_aws import Receiver, Reply
 from tests.pgserver import PgCluster, PostgresUnavailable, create_database
-from tests.support import ServerProcess, new_account
+from tests.support import ServerProcess, api_destination, new_account
 
 Nodes = Callable[..., list[ServerProcess]]
 
@@ -195,6 +195,7 @@ def test_postgresql_restarted_under_the_nodes(pg_server_url: str, receiver: Rece
         nodes[1].client(account=account).disable_rule(Name="to-receiver")
         time.sleep(1.0)
         ignored = put_events(nodes[0].client(account=account), 3)
+        assert [rules_matched(nodes[0], event_id) for event_id in ignored] == [set()] * 3
         nodes[1].client(account=account).enable_rule(Name="to-receiver")
         time.sleep(1.0)
         after = put_events(nodes[0].client(account=account), 5)
@@ -213,18 +214,7 @@ def test_postgresql_restarted_under_the_nodes(pg_server_url: str, receiver: Rece
 
 def hook_rule(client: Any, receiver: Receiver, path: str = "/hook") -> None:
     """A rule matching the shop's events, with one target: an API destination to the test's receiver."""
-    connection = client.create_connection(
-        Name="receiver",
-        AuthorizationType="API_KEY",
-        AuthParameters={"ApiKeyAuthParameters": {"ApiKeyName": "x-api-key", "ApiKeyValue": "secret"}},
-    )["ConnectionArn"]
-    destination = client.create_api_destination(
-        Name="receiver",
-        ConnectionArn=connection,
-        InvocationEndpoint=receiver.url + path,
-        HttpMethod="POST",
-        InvocationRateLimitPerSecond=300,
-    )["ApiDestinationArn"]
+    destination = api_destination(client, receiver.url + path, "receiver", InvocationRateLimitPerSecond=300)
     client.put_rule(Name="to-receiver", EventPattern='{"source": ["com.example.shop"]}')
     client.put_targets(Rule="to-receiver", Targets=[{"Id": "hook", "Arn": destination}])
 
