@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 
@@ -367,3 +370,27 @@ def test_a_pattern_compiles_to_the_same_thing_from_text_or_values() -> None:
         ["detail.n", "detail.x", "source"],
         ["detail.n", "detail.y", "source"],
     ]
+
+
+def test_the_text_of_a_compiled_pattern_does_not_depend_on_string_hashing():
+    # Sets of strings iterate in an order that PYTHONHASHSEED decides; what describe() shows must not.
+    script = (
+        "from eventyard.patterns import parse_pattern\n"
+        'p = parse_pattern(\'{"a": [{"anything-but": ["a", "z"]}, {"anything-but": ["m", "n"]},'
+        ' {"anything-but": {"prefix": ["b", "y"]}}, {"anything-but": {"prefix": ["c", "x"]}}]}\')\n'
+        "print(p.branches[0][0][1].describe())\n"
+    )
+    shown = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env={**os.environ, "PYTHONHASHSEED": str(seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in range(8)
+    }
+    assert shown == {
+        '[{"anything-but": ["a", "z"]}, {"anything-but": ["m", "n"]}, '
+        '{"anything-but": {"prefix": ["b", "y"]}}, {"anything-but": {"prefix": ["c", "x"]}}]\n'
+    }

@@ -264,8 +264,10 @@ def _same_number(text: str, value: float) -> bool:
         return False
 
 
-def _test_order(test: ValueTest) -> tuple[str, str]:
-    return type(test).__name__, repr(test)
+def _test_order(test: ValueTest) -> tuple[str, str, str]:
+    # describe() before repr(): the repr of a frozenset follows the process's string hashing, so text shown
+    # (describe, explain) would change with PYTHONHASHSEED; describe() sorts set values.
+    return type(test).__name__, test.describe(), repr(test)
 
 
 Branch = tuple[tuple[str, Predicate], ...]
