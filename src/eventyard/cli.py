@@ -10,6 +10,7 @@ import signal
 import sys
 
 from eventyard.config import Config, env
+from eventyard.core.envelope import CLASSIC_MAX_ENTRY_SIZE
 
 
 def _aws_endpoint(value: str) -> tuple[str, str]:
@@ -54,7 +55,8 @@ def parser() -> argparse.ArgumentParser:
         "--max-entry-size",
         type=int,
         default=int(env("MAX_ENTRY_SIZE", str(defaults.max_entry_size)) or 0),
-        help="largest PutEvents entry in bytes; 262144 gives the classic limit (EVENTYARD_MAX_ENTRY_SIZE)",
+        help=f"PutEvents/PutPartnerEvents size limit in bytes, summed over a request's entries as AWS counts "
+        f"it; {CLASSIC_MAX_ENTRY_SIZE} gives the classic limit (EVENTYARD_MAX_ENTRY_SIZE)",
     )
     serve.add_argument(
         "--aws-endpoint-url",
@@ -130,7 +132,9 @@ def parser() -> argparse.ArgumentParser:
         "(EVENTYARD_PARTNER_SOURCE_DEACTIVATED_DAYS)",
     )
     serve.add_argument(
-        "--node-id", default=env("NODE_ID", ""), help="name of this node in logs (EVENTYARD_NODE_ID)"
+        "--node-id",
+        default=env("NODE_ID", ""),
+        help="name of this node in /health and in the deliveries it holds (EVENTYARD_NODE_ID)",
     )
     serve.add_argument(
         "--log-level",

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from eventyard.core.envelope import DEFAULT_MAX_ENTRY_SIZE
+
 DEFAULT_STORE_DIR = Path(".eventyard")
 
 
@@ -16,7 +18,7 @@ class Config:
     store: str = ""  # empty: a SQLite file under ./.eventyard/
     default_account: str = "123456789012"
     default_region: str = "us-east-1"
-    max_entry_size: int = 1024 * 1024
+    max_entry_size: int = DEFAULT_MAX_ENTRY_SIZE  # summed over a request's entries, as AWS counts
     aws_endpoint_url: str | None = None
     aws_endpoints: dict[str, str] = field(default_factory=dict)
     retry_base_seconds: float = 1.0

@@ -56,19 +56,6 @@ def entry(detail: str = '{"k": "v"}', **fields: Any) -> dict[str, Any]:
     return {"Source": "com.example.shop", "DetailType": "OrderPlaced", "Detail": detail, **fields}
 
 
-def api_destination(events: Any, name: str, endpoint: str) -> str:
-    """A new API destination `name` (POST to `endpoint`) with its own API-key connection `name`; its ARN."""
-    connection = events.create_connection(
-        Name=name,
-        AuthorizationType="API_KEY",
-        AuthParameters={"ApiKeyAuthParameters": {"ApiKeyName": "x-api-key", "ApiKeyValue": "k"}},
-    )["ConnectionArn"]
-    created = events.create_api_destination(
-        Name=name, ConnectionArn=connection, InvocationEndpoint=endpoint, HttpMethod="POST"
-    )
-    return str(created["ApiDestinationArn"])
-
-
 class RuleOwner:
     """A fresh account on the server with a rule `rule` for the shop's events (`entry`) on its default bus, and
     its SQS on moto: target things with the rule (one target, `t`) and follow an event's one delivery."""

@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from tests.api.delivery_helpers import RuleOwner, api_destination, entry, wait_for
+from tests.api.delivery_helpers import RuleOwner, entry, wait_for
 from tests.fixtures_aws import MotoServer, Receiver, Reply, receive_all
-from tests.support import ServerProcess
+from tests.support import ServerProcess, api_destination
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +37,7 @@ class Shop(RuleOwner):
         super().__init__(server, moto, "shop")
 
     def api_destination(self, receiver: Receiver, path: str, name: str = "hook") -> str:
-        return api_destination(self.events, name, receiver.url + path)
+        return api_destination(self.events, receiver.url + path, name)
 
     def queue(self, name: str) -> tuple[str, str]:
         url = self.sqs.create_queue(QueueName=name)["QueueUrl"]

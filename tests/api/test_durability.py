@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from tests.api.delivery_helpers import api_destination, deliveries_of, wait_for
+from tests.api.delivery_helpers import deliveries_of, wait_for
 from tests.fixtures_aws import Receiver, Reply
-from tests.support import ServerProcess, new_account
+from tests.support import ServerProcess, api_destination, new_account
 
 
 def test_sigkill_after_acceptance_loses_no_delivery(new_store_url: Callable[[], str], receiver: Receiver):
@@ -18,7 +18,7 @@ def test_sigkill_after_acceptance_loses_no_delivery(new_store_url: Callable[[], 
     server = ServerProcess(store, "--delivery-target-concurrency", "4").start()
     try:
         events = server.client(account=account)
-        destination = api_destination(events, "hook", receiver.url + "/hook")
+        destination = api_destination(events, receiver.url + "/hook", "hook")
         events.put_rule(Name="all", EventPattern='{"source": ["com.example.shop"]}')
         events.put_targets(Rule="all", Targets=[{"Id": "hook", "Arn": destination}])
         accepted: list[str] = []

@@ -31,10 +31,25 @@ def event_bus(region: str, account: str, name: str) -> str:
     return f"arn:aws:events:{region}:{account}:event-bus/{name}"
 
 
+def parse_event_bus(text: str) -> tuple[str, str, str] | None:
+    """(account, region, name) of an event bus ARN; None for any other text."""
+    parsed = parse(text)
+    if parsed is None or not parsed.account or not parsed.resource.startswith("event-bus/"):
+        return None
+    return parsed.account, parsed.region, parsed.resource.removeprefix("event-bus/")
+
+
 def rule(region: str, account: str, bus: str, name: str) -> str:
     """`rule/<rule>` on the default bus, `rule/<bus>/<rule>` on any other."""
     path = name if bus == DEFAULT_BUS else f"{bus}/{name}"
     return f"arn:aws:events:{region}:{account}:rule/{path}"
+
+
+def rule_bus(rule_arn: str) -> str:
+    """The bus of a rule ARN (the inverse of `rule` for the bus part)."""
+    path = rule_arn.split(":", 5)[5].removeprefix("rule/")
+    bus, _, _ = path.rpartition("/")
+    return bus or DEFAULT_BUS
 
 
 def event_source(region: str, name: str) -> str:

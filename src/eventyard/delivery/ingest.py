@@ -60,14 +60,6 @@ class RouteTarget:
     local_bus: tuple[str, str, str] | None = None
 
 
-def bus_of_arn(arn: str) -> tuple[str, str, str] | None:
-    """(account, region, name) of an event bus ARN; None for any other ARN."""
-    parsed = arns.parse(arn)
-    if parsed is None or not parsed.account or not parsed.resource.startswith("event-bus/"):
-        return None
-    return parsed.account, parsed.region, parsed.resource.removeprefix("event-bus/")
-
-
 @dataclass(frozen=True, slots=True)
 class RouteRule:
     arn: str
@@ -202,7 +194,7 @@ def _compile(
 
 def _same_account_bus(bus: tuple[str, str, str], target_arn: str) -> tuple[str, str, str] | None:
     """The bus `target_arn` names if it is another bus of the account of `bus` (any Region)."""
-    target = bus_of_arn(target_arn)
+    target = arns.parse_event_bus(target_arn)
     return target if target is not None and target[0] == bus[0] and target != bus else None
 
 

@@ -26,13 +26,13 @@ def resolve_bus(ctx: Context, name_or_arn: str | None) -> tuple[str, str, str]:
     if not name_or_arn:
         return ctx.account, ctx.region, arns.DEFAULT_BUS
     if name_or_arn.startswith("arn:"):
-        parsed = arns.parse(name_or_arn)
-        if parsed is None or not parsed.resource.startswith("event-bus/") or not parsed.account:
+        bus = arns.parse_event_bus(name_or_arn)
+        if bus is None:
             raise AwsError(
                 "ValidationException",
                 f"Parameter {name_or_arn} is not valid. Reason: Provided Arn is not in correct format.",
             )
-        return parsed.account, parsed.region, parsed.resource.removeprefix("event-bus/")
+        return bus
     return ctx.account, ctx.region, name_or_arn
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from eventyard.core import arn as arns
+from eventyard.core.schedule import validate_schedule_expression
 from eventyard.errors import AwsError, limit_exceeded, not_found, validation
 from eventyard.operations import _common as common
 from eventyard.operations._common import BUS, RULE
@@ -27,12 +28,6 @@ def check_event_pattern(text: str) -> None:
         parse_pattern(text)
     except InvalidEventPattern as error:
         raise AwsError("InvalidEventPatternException", error.message) from None
-
-
-def check_schedule(expression: str) -> None:
-    from eventyard.core.schedule import parse_schedule
-
-    parse_schedule(expression)
 
 
 async def get_rule(ctx: Context, tx: Tx, account: str, region: str, bus: str, name: str) -> Doc:
@@ -70,7 +65,7 @@ async def put_rule(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     if schedule is not None:
         if bus_name != arns.DEFAULT_BUS:
             raise validation("ScheduleExpression is supported only on the default event bus.")
-        check_schedule(schedule)
+        validate_schedule_expression(schedule)
     state = params.get("State", "ENABLED")
     async with ctx.store.transaction() as tx:
         bus = await common.get_bus(ctx, tx, account, region, bus_name)

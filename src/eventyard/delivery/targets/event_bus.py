@@ -18,26 +18,19 @@ if TYPE_CHECKING:
     from eventyard.runtime import Runtime
 
 
-def rule_bus(rule_arn: str) -> str:
-    """The bus of a rule ARN: `rule/<name>` is on the default bus, `rule/<bus>/<name>` on another."""
-    path = rule_arn.split(":", 5)[5].removeprefix("rule/")
-    bus, _, _ = path.rpartition("/")
-    return bus or arns.DEFAULT_BUS
-
-
 @adapter("events", "event-bus/")
 async def put_on_event_bus(runtime: Runtime, invocation: Invocation) -> None:
-    from eventyard.delivery import ingest
+    from eventyard.delivery import ingest  # (ingest imports the targets)
 
     target_arn = invocation.target["Arn"]
-    target_bus = ingest.bus_of_arn(target_arn)
+    target_bus = arns.parse_event_bus(target_arn)
     if target_bus is None:
         raise DeliveryError("NO_RESOURCE", f"{target_arn} is not the ARN of an event bus.", retriable=False)
     account, region, bus = target_bus
     sender = invocation.account
     event = invocation.event
     if invocation.rule_arn in invocation.via or (
-        (account, region, bus) == (sender, invocation.region, rule_bus(invocation.rule_arn))
+        (account, region, bus) == (sender, invocation.region, arns.rule_bus(invocation.rule_arn))
     ):
         raise DeliveryError(
             "NO_PERMISSIONS",
