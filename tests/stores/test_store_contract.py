@@ -21,6 +21,7 @@ from eventyard.store.outbox import (
     NewDelivery,
     NewEvent,
     id_floor,
+    inline_deliveries,
 )
 from eventyard.store.postgres import COPY_MIN_ROWS
 
@@ -282,8 +283,12 @@ async def test_deliveries_handed_straight_to_the_accepting_node_are_leased(store
 
 async def test_find_event_lists_each_bus_copy_and_its_deliveries(store: Store) -> None:
     first, copy = _event("default", event_id="shared"), _event("audit", event_id="shared")
-    made_at_publishing = dataclasses.replace(_delivery(first), state=DELIVERED, attempts=1)
-    await store.append_events([first, copy], [_delivery(first), made_at_publishing, _delivery(copy)])
+    bus_target = f"arn:aws:events:{R}:{A}:event-bus/audit"
+    made_at_publishing = inline_deliveries(
+        [(f"{first.id}-x", f"arn:aws:events:{R}:{A}:rule/r", "b", bus_target)]
+    )
+    first = dataclasses.replace(first, delivered=made_at_publishing)
+    await store.append_events([first, copy], [_delivery(first), _delivery(copy)])
     records = await store.find_event("shared")
     assert [(r.bus, len(r.deliveries)) for r in records] == [("default", 2), ("audit", 1)]
     assert sorted((d.state, d.attempts) for d in records[0].deliveries) == [(DELIVERED, 1), (PENDING, 0)]
@@ -319,21 +324,33 @@ async def test_a_large_commit_keeps_every_row(store: Store) -> None:
             dataclasses.replace(d, state=IN_FLIGHT, lease_owner="me") if i % 2 else d
             for i, d in enumerate(deliveries)
         ]
+        # Every event also has two deliveries made while publishing, one id before its row's and one after.
+        rule, bus = f"arn:aws:events:{R}:{A}:rule/to-bus", f"arn:aws:events:{R}:{A}:event-bus/b"
+        inline = {
+            d.event_ref: [(d.id[:-1] + "a", rule, "b1", bus), (d.id[:-1] + "z", rule, "b2", bus)]
+            for d in deliveries
+        }
+        events = [dataclasses.replace(e, delivered=inline_deliveries(inline[e.id])) for e in events]
         await store.append_events(events, deliveries)
         for event in (events[0], events[-1]):
             [record] = await store.find_event(event.event_id)
             assert (record.id, record.body) == (event.id, event.body)
-            assert [d.id for d in record.deliveries] == [d.id for d in deliveries if d.event_ref == event.id]
             assert (record.account, record.region, record.bus, record.ingested_at) == (
                 event.account, event.region, event.bus, event.ingested_at,
             )  # fmt: skip
+            [d] = [d for d in deliveries if d.event_ref == event.id]
+            made_at_publishing = [
+                DeliveryRecord(id_, A, R, event.bus, rule, target_id, bus, DELIVERED, 1, event.ingested_at, None,
+                               None, event.ingested_at, event.ingested_at)
+                for id_, rule, target_id, bus in inline[event.id]
+            ]  # fmt: skip
             assert record.deliveries == [
+                made_at_publishing[0],
                 DeliveryRecord(
                     d.id, d.account, d.region, d.bus, d.rule_arn, d.target_id, d.target_arn, d.state, d.attempts,
                     d.due_at, None, d.lease_owner, d.created_at, d.created_at,
-                )
-                for d in deliveries
-                if d.event_ref == event.id
+                ),
+                made_at_publishing[1],
             ]  # fmt: skip
         claimed = await store.claim_deliveries("n", now=10_000, lease_seconds=30, limit=1000)
         assert sorted(c.id for c in claimed) == sorted(d.id for d in deliveries)

@@ -486,6 +486,43 @@ def test_a_copy_on_another_bus_is_delivered_with_the_rules_it_went_through():
     run(scenario)
 
 
+def test_a_delivery_made_while_publishing_is_kept_on_the_events_row():
+    """A bus of the rule's account is delivered to in the accepting commit: its record shows with the event's
+    other deliveries, but only the deliveries left for the engine are rows of `deliveries`."""
+
+    async def scenario() -> None:
+        async with World() as world:
+            async with world.runtime.store.transaction() as tx:
+                await tx.put("event_bus", ACCOUNT, REGION, "other", {"Name": "other"})
+            SCRIPTS["t"] = SCRIPTS["u"] = succeed
+            other = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/other"
+            await world.targets(
+                {"Id": "t", "Arn": target_arn("t")},
+                {"Id": "bus", "Arn": other},
+                {"Id": "u", "Arn": target_arn("u")},
+            )
+            await world.put()
+            await world.settle()
+            (event,) = await world.runtime.store.find_event("event-1")
+            records = {d.target_id: d for d in event.deliveries}
+            assert [d.id for d in event.deliveries] == sorted(records[t].id for t in ("t", "bus", "u"))
+            bus = records["bus"]
+            assert (bus.target_arn, bus.rule_arn, bus.state, bus.attempts) == (
+                other,
+                RULE_ARN,
+                "delivered",
+                1,
+            )
+            assert bus.created_at == bus.updated_at == event.ingested_at
+            assert (records["t"].state, records["u"].state) == ("delivered", "delivered")  # by the engine
+            rows = await world.runtime.store.run(
+                lambda conn: conn.execute("SELECT target_id FROM deliveries ORDER BY target_id").fetchall()
+            )
+            assert rows == [("t",), ("u",)]
+
+    run(scenario)
+
+
 @pytest.mark.parametrize("via_self", [True, False])
 def test_event_bus_targets_never_loop(via_self):
     async def scenario() -> None:

@@ -27,13 +27,13 @@ import orjson
 from eventyard.core import arn as arns
 from eventyard.delivery import metrics
 from eventyard.store.outbox import (
-    DELIVERED,
     IN_FLIGHT,
     PENDING,
     ClaimedDelivery,
     NewDelivery,
     NewEvent,
     RowIds,
+    inline_deliveries,
 )
 
 if TYPE_CHECKING:
@@ -299,7 +299,7 @@ async def publish_all(runtime: Runtime, publications: Sequence[Publication]) -> 
 
     A target that is another bus of the same account (any Region) is delivered to right here, in the same
     transaction: the event is stored on that bus and matched against its rules too, and the delivery is
-    recorded as delivered. Other targets, and bus targets that need a policy check or would fail (another
+    recorded as delivered on the event's row. Other targets, and bus targets that need a policy check or would fail (another
     account, a missing or partner bus, a loop), get a delivery for the engine.
     """
     ingest = ingest_of(runtime)
@@ -338,28 +338,20 @@ async def publish_all(runtime: Runtime, publications: Sequence[Publication]) -> 
                     matched = [rule for rule in matched if rule.arn not in publication.skip_rules]
             if via:
                 matched = [rule for rule in matched if rule.arn not in via]
-            if own or any(rule.targets for rule in matched):  # else a copy with nothing to reach here
-                event_row = ingest.row_ids()
-                via_text = "\t".join(via)
-                events.append(
-                    NewEvent(
-                        event_row, envelope["id"], bus.account, bus.region, bus.name, now, body, via_text
-                    )
-                )
-            if not matched:
-                continue
-            recorder.matched(bus, matched)
+            if not (own or any(rule.targets for rule in matched)):
+                continue  # a copy with nothing to reach here
+            event_row = ingest.row_ids()
+            via_text = "\t".join(via)
+            delivered: list[tuple[str, str, str, str]] = []  # made here and now: kept on the event's row
+            if matched:
+                recorder.matched(bus, matched)
             for rule in matched:
                 for target in rule.targets:
                     row = ingest.row_ids()
                     created += 1
                     destination = await _local_bus(router, rule, target, via)
                     if destination is not None:
-                        deliveries.append(
-                            _delivery(
-                                row, event_row, bus, rule, target, DELIVERED, now, now, None, attempts=1
-                            )
-                        )
+                        delivered.append((row, rule.arn, target.id, target.arn))
                         recorder.delivered_inline(bus, rule)
                         work.append((destination, envelope, body, (*via, rule.arn)))
                     elif engine is not None and engine.can_take(target.arn):
@@ -373,6 +365,19 @@ async def publish_all(runtime: Runtime, publications: Sequence[Publication]) -> 
                             _delivery(row, event_row, bus, rule, target, PENDING, now, now, None)
                         )
                         pending = True
+            events.append(
+                NewEvent(
+                    event_row,
+                    envelope["id"],
+                    bus.account,
+                    bus.region,
+                    bus.name,
+                    now,
+                    body,
+                    via_text,
+                    inline_deliveries(delivered),
+                )
+            )
         counts.append(created)
     if events:
         await ingest.committer.commit(events, deliveries)
@@ -394,7 +399,6 @@ def _delivery(
     due_at: float,
     now: float,
     lease_owner: str | None,
-    attempts: int = 0,
 ) -> NewDelivery:
     return NewDelivery(
         id=row,
@@ -410,7 +414,6 @@ def _delivery(
         due_at=due_at,
         created_at=now,
         lease_owner=lease_owner,
-        attempts=attempts,
     )
 
 

@@ -78,13 +78,23 @@ class NewEvent:
     ingested_at: float
     body: str  # the envelope as compact JSON
     via: str = ""  # rule ARNs that forwarded it here, tab-separated (bus-to-bus loop prevention)
+    # The deliveries made while publishing it (to buses of the rule's account): `inline_deliveries` JSON.
+    delivered: str = ""
+
+
+def inline_deliveries(deliveries: Sequence[tuple[str, str, str, str]]) -> str:
+    """NewEvent.delivered for deliveries made while publishing: (delivery id, rule ARN, target id, target
+    ARN) each. They are finished at once (delivered, 1 attempt, at the event's ingested_at), so they are kept
+    on the event's row rather than as rows of `deliveries`: bus-to-bus fan-out writes half the rows."""
+    return orjson.dumps(deliveries).decode() if deliveries else ""
 
 
 @dataclass(frozen=True, slots=True)
 class NewDelivery:
     """One (event, rule, target) to deliver. Inserted `pending`, or already `in-flight` when the accepting
-    node hands it straight to its own engine (then `lease_owner` is that node and `due_at` the lease end),
-    or already `delivered` (attempts 1) when publishing itself delivered it (a bus of the same account)."""
+    node hands it straight to its own engine (then `lease_owner` is that node and `due_at` the lease end).
+    (A delivery that publishing itself made, to a bus of the same account, is kept on its event's row
+    instead: NewEvent.delivered.)"""
 
     id: str
     event_ref: str  # the events row
@@ -99,7 +109,7 @@ class NewDelivery:
     due_at: float
     created_at: float
     lease_owner: str | None = None
-    attempts: int = 0  # 1 for a delivery made while publishing (to a bus of the same account)
+    attempts: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,7 +185,7 @@ class EventRecord:
 
 # The columns of the two tables in the order the stores insert them, and a record's row in that order (a
 # delivery's updated_at starts as its created_at).
-EVENT_COLUMNS = ("id", "event_id", "account", "region", "bus", "ingested_at", "body", "via")
+EVENT_COLUMNS = ("id", "event_id", "account", "region", "bus", "ingested_at", "body", "via", "delivered")
 DELIVERY_COLUMNS = (
     "id", "event_ref", "account", "region", "bus", "rule_arn", "target_id", "target_arn", "target", "state",
     "due_at", "attempts", "lease_owner", "created_at", "updated_at",
@@ -217,13 +227,42 @@ def claimed_delivery(row: Sequence[Any], lease_expires_at: float) -> ClaimedDeli
 
 # What find_event reads: the columns of an EventRecord (but its deliveries) and, after the event's row id, of
 # a DeliveryRecord; `event_records` puts them together.
-FOUND_EVENT_COLUMNS = ", ".join(f.name for f in fields(EventRecord) if f.name != "deliveries")
+FOUND_EVENT_COLUMNS = ", ".join(
+    (*(f.name for f in fields(EventRecord) if f.name != "deliveries"), "delivered")
+)
 FOUND_DELIVERY_COLUMNS = ", ".join(("event_ref", *(f.name for f in fields(DeliveryRecord))))
 
 
 def event_records(events: Iterable[Sequence[Any]], deliveries: Iterable[Sequence[Any]]) -> list[EventRecord]:
-    """EventRecords from rows of FOUND_EVENT_COLUMNS and of FOUND_DELIVERY_COLUMNS (in the order to show)."""
+    """EventRecords from rows of FOUND_EVENT_COLUMNS and of FOUND_DELIVERY_COLUMNS (ordered by id), with
+    each event's deliveries in id order: its rows of `deliveries` and those kept on its own row."""
     by_event: dict[str, list[DeliveryRecord]] = {}
     for row in deliveries:
         by_event.setdefault(row[0], []).append(DeliveryRecord(*row[1:]))
-    return [EventRecord(*row, by_event.get(row[0], [])) for row in events]
+    records = []
+    for row in events:
+        found = by_event.get(row[0], [])
+        if row[-1]:
+            account, region, bus, at = row[2], row[3], row[4], row[5]
+            for id_, rule, target_id, target_arn in orjson.loads(row[-1]):
+                found.append(
+                    DeliveryRecord(
+                        id_,
+                        account,
+                        region,
+                        bus,
+                        rule,
+                        target_id,
+                        target_arn,
+                        DELIVERED,
+                        1,
+                        at,
+                        None,
+                        None,
+                        at,
+                        at,
+                    )
+                )
+            found.sort(key=operator.attrgetter("id"))
+        records.append(EventRecord(*row[:-1], found))
+    return records

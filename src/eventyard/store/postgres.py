@@ -114,10 +114,10 @@ NOT_DURABLE = "SET LOCAL synchronous_commit TO OFF"
 # dataclasses of eventyard.store.outbox as objects): one statement, one round trip.
 APPEND_EVENTS = """
 WITH new_events AS (
-    INSERT INTO events (id, event_id, account, region, bus, ingested_at, body, via)
-    SELECT id, event_id, account, region, bus, ingested_at, body, via
+    INSERT INTO events (id, event_id, account, region, bus, ingested_at, body, via, delivered)
+    SELECT id, event_id, account, region, bus, ingested_at, body, via, delivered
     FROM json_to_recordset(%s::json) AS e(id text, event_id text, account text, region text, bus text,
-        ingested_at float8, body text, via text)
+        ingested_at float8, body text, via text, delivered text)
 )
 INSERT INTO deliveries (id, event_ref, account, region, bus, rule_arn, target_id, target_arn, target, state,
     due_at, attempts, lease_owner, created_at, updated_at)
@@ -131,7 +131,7 @@ FROM json_to_recordset(%s::json) AS d(id text, event_ref text, account text, reg
 # encodes the rows in C; the server parses no text), about a third of what an INSERT of JSON rows cost,
 # but in five round trips instead of one: worth it from COPY_MIN_ROWS rows.
 COPY_EVENTS = f"COPY events ({', '.join(EVENT_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
-EVENT_TYPES = ("text", "text", "text", "text", "text", "float8", "text", "text")
+EVENT_TYPES = ("text", "text", "text", "text", "text", "float8", "text", "text", "text")
 COPY_DELIVERIES = f"COPY deliveries ({', '.join(DELIVERY_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
 DELIVERY_TYPES = ("text",) * 10 + ("float8", "int4", "text", "float8", "float8")
 COPY_MIN_ROWS = 100
