@@ -184,6 +184,7 @@ def main() -> None:
             settings = (
                 {"commit_delay": str(args.commit_delay), "commit_siblings": "1"} if args.commit_delay else {}
             )
+            settings |= dict(setting.split("=", 1) for setting in args.pg_setting)
             cluster = pgserver.PgCluster(durable=True, max_connections=100, settings=settings).start()
             server_url = cluster.url
         for _ in range(args.rounds):
