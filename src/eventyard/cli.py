@@ -8,9 +8,11 @@ import gc
 import logging
 import signal
 import sys
+from typing import Any
 
 from eventyard.config import Config, env
 from eventyard.core.envelope import CLASSIC_MAX_ENTRY_SIZE
+from eventyard.store import store_kind
 
 
 def _aws_endpoint(value: str) -> tuple[str, str]:
@@ -18,6 +20,47 @@ def _aws_endpoint(value: str) -> tuple[str, str]:
     if not sep or not service or not url:
         raise argparse.ArgumentTypeError("expected SERVICE=URL, e.g. sqs=http://127.0.0.1:5000")
     return service, url
+
+
+def _number(
+    kind: type[int] | type[float], minimum: float, above: bool = False, maximum: float = float("inf")
+) -> Any:
+    """An argparse `type` for a number of `kind` at least `minimum` (above it, if `above`) and at most
+    `maximum`. argparse applies it to string defaults too, so a bad EVENTYARD_* value is reported like a bad
+    flag (usage, exit status 2), not as a traceback."""
+    name = "an integer" if kind is int else "a number"
+    bound = f"greater than {minimum:g}" if above else f"at least {minimum:g}"
+    if maximum != float("inf"):
+        bound += f" and at most {maximum:g}"
+
+    def convert(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {name}, got {text!r}") from None
+        if not minimum <= value <= maximum or (above and value == minimum):  # NaN fails the first test
+            raise argparse.ArgumentTypeError(f"expected {name} {bound}, got {text!r}")
+        return value
+
+    convert.__name__ = kind.__name__  # argparse names the type in its messages
+    return convert
+
+
+def _store_url(text: str) -> str:
+    if text:  # empty: the default SQLite file
+        try:
+            store_kind(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+    return text
+
+
+def _env_endpoints(top: argparse.ArgumentParser) -> list[tuple[str, str]]:
+    """EVENTYARD_AWS_ENDPOINTS (sqs=URL,sns=URL): the --aws-endpoint values that come before any flag's."""
+    try:
+        return [_aws_endpoint(v) for v in (env("AWS_ENDPOINTS") or "").split(",") if v]
+    except argparse.ArgumentTypeError as error:
+        top.error(f"EVENTYARD_AWS_ENDPOINTS: {error}")
 
 
 def _bool(value: str | None) -> bool:
@@ -33,10 +76,14 @@ def parser() -> argparse.ArgumentParser:
         "--host", default=env("HOST", defaults.host), help="address to listen on (EVENTYARD_HOST)"
     )
     serve.add_argument(
-        "--port", type=int, default=int(env("PORT", str(defaults.port)) or 0), help="port (EVENTYARD_PORT)"
+        "--port",
+        type=_number(int, 0, maximum=65535),
+        default=env("PORT", str(defaults.port)),
+        help="port, 0 for any free one (EVENTYARD_PORT)",
     )
     serve.add_argument(
         "--store",
+        type=_store_url,
         default=env("STORE", defaults.store),
         help="memory | sqlite:///relative.db | sqlite:////absolute.db | postgresql://... "
         "(EVENTYARD_STORE; default: a SQLite file under ./.eventyard/)",
@@ -53,8 +100,8 @@ def parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--max-entry-size",
-        type=int,
-        default=int(env("MAX_ENTRY_SIZE", str(defaults.max_entry_size)) or 0),
+        type=_number(int, 1),
+        default=env("MAX_ENTRY_SIZE", str(defaults.max_entry_size)),
         help=f"PutEvents/PutPartnerEvents size limit in bytes, summed over a request's entries as AWS counts "
         f"it; {CLASSIC_MAX_ENTRY_SIZE} gives the classic limit (EVENTYARD_MAX_ENTRY_SIZE)",
     )
@@ -67,45 +114,45 @@ def parser() -> argparse.ArgumentParser:
         "--aws-endpoint",
         type=_aws_endpoint,
         action="append",
-        default=[_aws_endpoint(v) for v in (env("AWS_ENDPOINTS") or "").split(",") if v],
+        default=_env_endpoints(top),
         metavar="SERVICE=URL",
         help="endpoint for one AWS service, repeatable (EVENTYARD_AWS_ENDPOINTS=sqs=URL,sns=URL)",
     )
     serve.add_argument(
         "--retry-base-seconds",
-        type=float,
-        default=float(env("RETRY_BASE_SECONDS", str(defaults.retry_base_seconds)) or 1),
+        type=_number(float, 0, above=True),
+        default=env("RETRY_BASE_SECONDS", str(defaults.retry_base_seconds)),
         help="first delivery retry delay; later ones back off exponentially (EVENTYARD_RETRY_BASE_SECONDS)",
     )
     serve.add_argument(
         "--api-destination-timeout",
-        type=float,
-        default=float(env("API_DESTINATION_TIMEOUT", str(defaults.api_destination_timeout)) or 5),
+        type=_number(float, 0, above=True),
+        default=env("API_DESTINATION_TIMEOUT", str(defaults.api_destination_timeout)),
         help="seconds an API destination has to answer, 5 as in AWS (EVENTYARD_API_DESTINATION_TIMEOUT)",
     )
     serve.add_argument(
         "--delivery-workers",
-        type=int,
-        default=int(env("DELIVERY_WORKERS", str(defaults.delivery_workers)) or 1),
+        type=_number(int, 1),
+        default=env("DELIVERY_WORKERS", str(defaults.delivery_workers)),
         help="targets this node invokes at once (EVENTYARD_DELIVERY_WORKERS)",
     )
     serve.add_argument(
         "--delivery-target-concurrency",
-        type=int,
-        default=int(env("DELIVERY_TARGET_CONCURRENCY", str(defaults.delivery_target_concurrency)) or 1),
+        type=_number(int, 1),
+        default=env("DELIVERY_TARGET_CONCURRENCY", str(defaults.delivery_target_concurrency)),
         help="invocations of one target at once (EVENTYARD_DELIVERY_TARGET_CONCURRENCY)",
     )
     serve.add_argument(
         "--delivery-lease-seconds",
-        type=float,
-        default=float(env("DELIVERY_LEASE_SECONDS", str(defaults.delivery_lease_seconds)) or 60),
+        type=_number(float, 0, above=True),
+        default=env("DELIVERY_LEASE_SECONDS", str(defaults.delivery_lease_seconds)),
         help="deliveries held by a node that stopped answering are taken over after this long "
         "(EVENTYARD_DELIVERY_LEASE_SECONDS)",
     )
     serve.add_argument(
         "--delivery-retention-seconds",
-        type=float,
-        default=float(env("DELIVERY_RETENTION_SECONDS", str(defaults.delivery_retention_seconds)) or 0),
+        type=_number(float, 0),
+        default=env("DELIVERY_RETENTION_SECONDS", str(defaults.delivery_retention_seconds)),
         help="finished deliveries and their events are kept this long for GET /_eventyard/deliveries "
         "(EVENTYARD_DELIVERY_RETENTION_SECONDS)",
     )
@@ -117,17 +164,15 @@ def parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--partner-source-pending-days",
-        type=float,
-        default=float(env("PARTNER_SOURCE_PENDING_DAYS", str(defaults.partner_source_pending_days)) or 0),
+        type=_number(float, 0, above=True),
+        default=env("PARTNER_SOURCE_PENDING_DAYS", str(defaults.partner_source_pending_days)),
         help="a new partner event source left PENDING this long is deleted; 7 in AWS's partner guide "
         "(EVENTYARD_PARTNER_SOURCE_PENDING_DAYS)",
     )
     serve.add_argument(
         "--partner-source-deactivated-days",
-        type=float,
-        default=float(
-            env("PARTNER_SOURCE_DEACTIVATED_DAYS", str(defaults.partner_source_deactivated_days)) or 0
-        ),
+        type=_number(float, 0, above=True),
+        default=env("PARTNER_SOURCE_DEACTIVATED_DAYS", str(defaults.partner_source_deactivated_days)),
         help="a deactivated partner event source is deleted after this long; 14 in AWS's API reference "
         "(EVENTYARD_PARTNER_SOURCE_DEACTIVATED_DAYS)",
     )
@@ -138,8 +183,10 @@ def parser() -> argparse.ArgumentParser:
     )
     serve.add_argument(
         "--log-level",
+        type=str.lower,
+        choices=["debug", "info", "warning", "error"],
         default=env("LOG_LEVEL", defaults.log_level),
-        help="debug|info|warning (EVENTYARD_LOG_LEVEL)",
+        help="debug|info|warning|error (EVENTYARD_LOG_LEVEL)",
     )
     return top
 

@@ -40,4 +40,5 @@ class Config:
 
 
 def env(name: str, default: str | None = None) -> str | None:
-    return os.environ.get(f"EVENTYARD_{name}", default)
+    """EVENTYARD_<name>, or `default` when it is unset or empty (`EVENTYARD_PORT= eventyard serve`)."""
+    return os.environ.get(f"EVENTYARD_{name}") or default
