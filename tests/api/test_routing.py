@@ -186,6 +186,19 @@ def test_events_from_another_account_are_not_forwarded_to_a_third(client_for, se
     assert bus_arn(c, "far") not in events_on(server, event_id)
 
 
+def test_metrics_count_matches_of_a_forwarded_copy_that_goes_no_further(events, server, account):
+    """The copy on the second bus matches a rule there that has no targets: it is not stored, but the match
+    counts, as in AWS's MatchedEvents and TriggeredRules."""
+    events.create_event_bus(Name="quiet")
+    forward(events, "to-quiet", {"source": ["com.example.shop"]}, bus_arn(account, "quiet"))
+    events.put_rule(Name="idle", EventBusName="quiet", EventPattern='{"source": ["com.example.shop"]}')
+    settled(server, put(events), 1)
+    text = httpx.get(f"{server.url}/metrics", timeout=10).text
+    labels = f'account="{account}",event_bus="quiet",region="us-east-1"'
+    assert f"eventyard_matched_events_total{{{labels}}} 1.0" in text
+    assert f'eventyard_triggered_rules_total{{{labels},rule="idle"}} 1.0' in text
+
+
 def test_metrics_count_rules_and_invocations(events, server, account):
     events.create_event_bus(Name="sink")
     forward(events, "counted", {"source": ["com.example.shop"]}, bus_arn(account, "sink"))

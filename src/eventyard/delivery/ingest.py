@@ -338,13 +338,13 @@ async def publish_all(runtime: Runtime, publications: Sequence[Publication]) -> 
                     matched = [rule for rule in matched if rule.arn not in publication.skip_rules]
             if via:
                 matched = [rule for rule in matched if rule.arn not in via]
+            if matched:
+                recorder.matched(bus, matched)
             if not (own or any(rule.targets for rule in matched)):
                 continue  # a copy with nothing to reach here
             event_row = ingest.row_ids()
             via_text = "\t".join(via)
             delivered: list[tuple[str, str, str, str]] = []  # made here and now: kept on the event's row
-            if matched:
-                recorder.matched(bus, matched)
             for rule in matched:
                 for target in rule.targets:
                     row = ingest.row_ids()
