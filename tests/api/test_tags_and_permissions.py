@@ -29,8 +29,12 @@ def test_tag_untag_and_list(events, account):
     assert events.list_tags_for_resource(ResourceARN=default_arn)["Tags"] == [{"Key": "d", "Value": ""}]
 
 
-def test_tags_of_missing_resources(events, account):
-    missing = f"arn:aws:events:us-east-1:{account}:rule/nope"
+@pytest.mark.parametrize(
+    "path",
+    ["rule/nope", "rule/nope/nope", "event-bus/nope", "rule/no\x00pe", "event-bus/no pe", "rule/bad bus/r"],
+)
+def test_tags_of_missing_resources(events, account, path):
+    missing = f"arn:aws:events:us-east-1:{account}:{path}"  # names that were never (or cannot be) created
     for call in (
         lambda: events.tag_resource(ResourceARN=missing, Tags=[{"Key": "a", "Value": "1"}]),
         lambda: events.untag_resource(ResourceARN=missing, TagKeys=["a"]),

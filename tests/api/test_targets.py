@@ -69,6 +69,26 @@ def test_input_forms_are_mutually_exclusive(events, rule):
     assert events.list_targets_by_rule(Rule=rule)["Targets"] == []
 
 
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "queue",
+        "arn:aws:sqs:us-east-1:123456789012",  # no resource
+        "arn:aws:sqs:us-east-1:one:queue",  # not an account
+        "arn:aws:sqs:us-east-1:123456789012:my queue",
+        "arn:aws:sqs:us-east-1:123456789012:queue\x00",  # PostgreSQL could not even keep it
+    ],
+)
+def test_a_target_arn_must_be_an_arn(events, rule, arn):
+    with pytest.raises(ClientError) as excinfo:
+        events.put_targets(Rule=rule, Targets=[{"Id": "ok", "Arn": QUEUE}, {"Id": "bad", "Arn": arn}])
+    assert error_of(excinfo)[:2] == (
+        "ValidationException",
+        f"Parameter {arn} is not valid. Reason: Provided Arn is not in correct format.",
+    )
+    assert events.list_targets_by_rule(Rule=rule)["Targets"] == []  # the whole request is refused
+
+
 def test_targets_of_a_missing_rule(events):
     for call in (
         lambda: events.put_targets(Rule="missing", Targets=[{"Id": "t", "Arn": QUEUE}]),

@@ -10,7 +10,14 @@ from collections.abc import AsyncIterator, Callable
 import psycopg
 import pytest
 
-from eventyard.store.base import DELIVERIES_CHANNEL, RULES_CHANNEL, Contention, StoreUnavailable, migrations
+from eventyard.store.base import (
+    DELIVERIES_CHANNEL,
+    RULES_CHANNEL,
+    Contention,
+    StoreUnavailable,
+    Unstorable,
+    migrations,
+)
 from eventyard.store.outbox import PENDING, NewDelivery, NewEvent
 from eventyard.store.postgres import PostgresStore
 from tests.pgserver import PgCluster, create_database
@@ -115,6 +122,25 @@ async def test_new_pending_deliveries_wake_the_other_nodes(nodes) -> None:
     )
     await writer.append_events([event], [delivery])
     await wait_for(lambda: len(woken) >= 1, timeout=1.0)
+
+
+async def test_a_nul_character_is_unstorable_not_a_driver_error(nodes) -> None:
+    """PostgreSQL text cannot hold U+0000: the store says so with Unstorable (the wire layer answers a
+    ValidationException), for a parameter psycopg refuses and for JSON rows the server refuses, and it
+    keeps nothing of the refused commit."""
+    store = await nodes()
+    with pytest.raises(Unstorable):
+        async with store.transaction() as tx:
+            await tx.get("rule", A, R, "r\x00", parent="default")
+    event = NewEvent("e1", "id-1", A, R, "default", 1000.0, "{}")
+    bad = NewDelivery(
+        "d1", "e1", A, R, "default", "arn:rule", "t", "arn:q\x00", "{}", PENDING, 1000.0, 1000.0
+    )
+    with pytest.raises(Unstorable):
+        await store.append_events([event], [bad])
+    assert await store.find_event("id-1") == []
+    async with store.transaction() as tx:  # and the store goes on working
+        assert await tx.get("rule", A, R, "r", parent="default") is None
 
 
 async def test_a_lost_listening_connection_tells_subscribers_they_may_have_missed_something(

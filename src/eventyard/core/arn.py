@@ -27,6 +27,21 @@ def parse(text: str) -> Arn | None:
     return Arn(*found.groups())
 
 
+# Any service's ARN, as a target's `Arn` must be: partition, service, Region and account (either may be
+# empty), and a resource without whitespace or control characters. (Loose on purpose: what each service
+# accepts is for its delivery to find out.)
+_ANY_ARN = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:\d*:[^\x00-\x20\x7f]+")
+# The names EventBridge lets callers create (the model's RuleName and EventBusName patterns): a name that
+# does not match was never created, whatever an ARN says.
+RULE_NAME = re.compile(r"[\.\-_A-Za-z0-9]+")
+BUS_NAME = re.compile(r"[/\.\-_A-Za-z0-9]+")
+
+
+def well_formed(text: str) -> bool:
+    """Is `text` an ARN of any service, in the form AWS accepts for a target?"""
+    return _ANY_ARN.fullmatch(text) is not None
+
+
 def event_bus(region: str, account: str, name: str) -> str:
     return f"arn:aws:events:{region}:{account}:event-bus/{name}"
 

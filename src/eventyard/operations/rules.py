@@ -183,8 +183,13 @@ async def list_rule_names_by_target(ctx: Context, params: dict[str, Any]) -> dic
 async def rule_exists(tx: Tx, account: str, region: str, path: str) -> bool:
     """`path` is the ARN's `rule/...` part: `<rule>` on the default bus or `<bus>/<rule>`."""
     bus, _, name = path.rpartition("/")
-    return await tx.get(RULE, account, region, name, parent=bus or arns.DEFAULT_BUS) is not None
+    bus = bus or arns.DEFAULT_BUS
+    if not (arns.RULE_NAME.fullmatch(name) and arns.BUS_NAME.fullmatch(bus)):
+        return False  # no such name can be created
+    return await tx.get(RULE, account, region, name, parent=bus) is not None
 
 
 async def bus_exists(tx: Tx, account: str, region: str, name: str) -> bool:
+    if not arns.BUS_NAME.fullmatch(name):
+        return False
     return await tx.get(BUS, account, region, name) is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from eventyard.core import arn as arns
 from eventyard.core.transform import validate_target_input
 from eventyard.errors import AwsError, limit_exceeded, validation
 from eventyard.operations import _common as common
@@ -24,6 +25,10 @@ async def put_targets(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     if len(set(ids)) != len(ids):
         raise validation("The request contains duplicate target ids.")
     for target in new_targets:
+        if not arns.well_formed(target["Arn"]):
+            raise validation(
+                f"Parameter {target['Arn']} is not valid. Reason: Provided Arn is not in correct format."
+            )
         validate_target_input(target)
     async with ctx.store.transaction() as tx:
         rule = await get_rule(ctx, tx, account, region, bus_name, params["Rule"])

@@ -30,6 +30,11 @@ class StoreUnavailable(Exception):
     """The database cannot be reached; the request fails with InternalException and is not half-applied."""
 
 
+class Unstorable(ValueError):
+    """A value this store cannot keep: PostgreSQL's text holds no NUL character (U+0000). The request fails
+    with a ValidationException; nothing of it is applied."""
+
+
 class Contention(StoreUnavailable):
     """Concurrent transactions collided (a PostgreSQL serialization failure or deadlock) and this one was
     rolled back. Running the whole operation again resolves it; the wire layer does so a few times."""

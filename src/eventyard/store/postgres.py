@@ -38,6 +38,7 @@ from eventyard.store.base import (
     Store,
     StoreUnavailable,
     Tx,
+    Unstorable,
     migrations,
     split_statements,
 )
@@ -337,6 +338,10 @@ class PostgresStore(Store):
                 yield
         except (pg_errors.SerializationFailure, pg_errors.DeadlockDetected) as error:
             raise Contention(str(error)) from error
+        except psycopg.DataError as error:  # NUL in a text parameter (psycopg) or in JSON text (the server)
+            if isinstance(error, pg_errors.UntranslatableCharacter) or "NUL" in str(error):
+                raise Unstorable(str(error)) from error
+            raise
         except TimeoutError as error:
             self._healthy = False
             raise StoreUnavailable(f"no answer from the database in {self.statement_timeout:.0f}s") from error

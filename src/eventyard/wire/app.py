@@ -15,7 +15,7 @@ import orjson
 from eventyard.errors import AwsError
 from eventyard.operations.registry import ROUTES, SERVICES, load_all
 from eventyard.runtime import Context, Runtime
-from eventyard.store.base import Contention, StoreUnavailable
+from eventyard.store.base import Contention, StoreUnavailable, Unstorable
 from eventyard.wire import model
 from eventyard.wire.identity import identify
 
@@ -130,6 +130,11 @@ class App:
             output = model.serialize_output(operation.output_shape, result or {}) or {}
         except AwsError as error:
             return _error(error)
+        except Unstorable as error:
+            log.info("%s refused: %s", name, error)
+            return _error(
+                AwsError("ValidationException", "Strings cannot contain the NUL character (U+0000).")
+            )
         except StoreUnavailable as error:
             log.warning("%s failed: store unavailable: %s", name, error)
             return _error(AwsError("InternalException", "The store is unavailable; try again.", 500))
