@@ -48,6 +48,7 @@ def test_each_entry_gets_its_result_in_request_order(events):
         ({"Detail": "42"}, "MalformedDetail", "Detail is malformed."),
         ({"Detail": '{"n": 9223372036854775808}'}, "MalformedDetail", "Detail is malformed."),
         ({"Detail": '{"n": NaN}'}, "MalformedDetail", "Detail is malformed."),
+        ({"Detail": '{"a":' * 254 + "1" + "}" * 254}, "MalformedDetail", "Detail is malformed."),  # too deep
         ({"Source": "aws.events"}, "NotAuthorizedForSourceException", "Not authorized for the source."),
         (
             {"Source": "aws.partner/x.com/1/y"},
@@ -62,6 +63,25 @@ def test_entry_errors_name_aws_codes_and_messages(events, fields, code, message)
     assert result["FailedEntryCount"] == 1
     assert result["Entries"][1] == {"ErrorCode": code, "ErrorMessage": message}
     assert "EventId" in result["Entries"][0]  # processing goes on around a failed entry
+
+
+def test_a_detail_nested_as_deep_as_the_envelope_allows_is_delivered(events, server, account):
+    events.create_event_bus(Name="deep-sink")
+    events.put_rule(Name="deep", EventPattern='{"source": ["com.example.shop"]}')
+    sink = f"arn:aws:events:us-east-1:{account}:event-bus/deep-sink"
+    events.put_targets(Rule="deep", Targets=[{"Id": "sink", "Arn": sink}])
+    detail = '{"a":' * 253 + "1" + "}" * 253
+    result = events.put_events(Entries=[{**entry(), "Detail": detail}])
+    assert result["FailedEntryCount"] == 0
+    found = httpx.get(
+        f"{server.url}/_eventyard/deliveries", params={"event_id": result["Entries"][0]["EventId"]}
+    )
+    [delivery] = found.json()["deliveries"]
+    assert (delivery["target_arn"], delivery["state"]) == (sink, "delivered")
+    stored = found.json()["events"][0]["event"]["detail"]
+    for _ in range(252):
+        stored = stored["a"]
+    assert stored == {"a": 1}
 
 
 def test_limits_that_fail_the_whole_request(events, server):

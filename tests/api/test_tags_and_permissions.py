@@ -106,6 +106,40 @@ def test_put_whole_policy_and_its_length_limit(events, account):
     assert error_of(excinfo)[0] == "PolicyLengthExceededException"
 
 
+@pytest.mark.parametrize(
+    "policy",
+    [
+        {"Statement": [1]},
+        {"Statement": ["x"]},
+        {"Statement": "x"},
+        {"Statement": [{"Sid": "s", "Condition": "x"}]},
+        {"Statement": [{"Sid": "s", "Condition": {"StringEquals": "x"}}]},
+        [],
+    ],
+)
+def test_a_policy_must_be_a_policy_document(events, policy):
+    with pytest.raises(ClientError) as excinfo:
+        events.put_permission(Policy=json.dumps(policy))
+    assert error_of(excinfo)[:2] == (
+        "ValidationException",
+        "Parameter Policy is not valid: it must be a JSON policy document.",
+    )
+    assert "Policy" not in events.describe_event_bus()  # nothing stored, so later calls keep working
+    events.put_permission(Action="events:PutEvents", Principal="111111111111", StatementId="s")
+
+
+def test_a_policy_with_a_single_statement_object(events, account):
+    one = {"Sid": "one", "Effect": "Allow", "Principal": "*", "Action": "events:PutEvents",
+           "Resource": f"arn:aws:events:us-east-1:{account}:event-bus/default"}  # fmt: skip
+    events.put_permission(Policy=json.dumps({"Version": "2012-10-17", "Statement": one}))
+    events.put_permission(Action="events:PutEvents", Principal="111111111111", StatementId="two")
+    statements = json.loads(events.describe_event_bus()["Policy"])["Statement"]
+    assert [s["Sid"] for s in statements] == ["one", "two"]
+    events.remove_permission(StatementId="one")
+    events.remove_permission(StatementId="two")
+    assert "Policy" not in events.describe_event_bus()
+
+
 def test_permission_errors(events):
     with pytest.raises(ClientError) as excinfo:
         events.put_permission(

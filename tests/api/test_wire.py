@@ -149,3 +149,69 @@ def test_health_and_unknown_paths(server):
     response = httpx.get(server.url + "/nothing-here")
     assert response.status_code == 404
     assert response.json()["__type"]
+
+
+@pytest.mark.parametrize(
+    ("operation", "body", "message"),
+    [
+        # Timestamps: AWS's range is years 1 to 9999, in UTC.
+        (
+            "PutEvents",
+            {"Entries": [{"Time": -62135596801}]},
+            "Timestamp out of range at 'entries.1.member.time'.",
+        ),
+        (
+            "PutEvents",
+            {"Entries": [{"Time": 253402300800}]},
+            "Timestamp out of range at 'entries.1.member.time'.",
+        ),
+        (
+            "PutEvents",
+            {
+                "Entries": [
+                    {"Source": "s", "DetailType": "d", "Detail": "{}", "Time": "0001-01-01T00:00:00+01:00"}
+                ]
+            },
+            "Timestamp out of range at 'entries.1.member.time'.",
+        ),
+        (
+            "PutEvents",
+            {
+                "Entries": [
+                    {"Source": "s", "DetailType": "d", "Detail": "{}", "Time": "9999-12-31T23:59:59-01:00"}
+                ]
+            },
+            "Timestamp out of range at 'entries.1.member.time'.",
+        ),
+        # Numbers: an Integer is a Java int, a Long a Java long.
+        ("ListEventBuses", {"Limit": 2**31}, "Number out of range at 'limit': 2147483648."),
+        ("ListEventBuses", {"Limit": 1e20}, "Number out of range at 'limit': 100000000000000000000."),
+    ],
+)
+def test_values_beyond_what_aws_can_hold_are_serialization_errors(server, operation, body, message):
+    response = call(server, operation, body)
+    assert (response.status_code, response.json()) == (
+        400,
+        {"__type": "SerializationException", "message": message},
+    )
+
+
+def test_the_one_java_only_pattern_of_the_model_is_checked(server, account):
+    """RunCommandTargetKey's pattern uses Unicode classes (\\p{L}) that Python's `re` lacks."""
+    events = {"Source": "s", "DetailType": "d", "Detail": "{}"}
+    assert call(server, "PutEvents", {"Entries": [events]}, auth=signed(account)).status_code == 200
+    rule = call(server, "PutRule", {"Name": "run", "EventPattern": '{"source": ["s"]}'}, auth=signed(account))
+    assert rule.status_code == 200
+
+    def target(key: str) -> dict:
+        parameters = {"RunCommandTargets": [{"Key": key, "Values": ["i-0123456789abcdef0"]}]}
+        arn = f"arn:aws:ssm:us-east-1:{account}:document/AWS-RunShellScript"
+        return {"Rule": "run", "Targets": [{"Id": "t", "Arn": arn, "RunCommandParameters": parameters}]}
+
+    assert call(server, "PutTargets", target("tag:Nämé 1/ok"), auth=signed(account)).status_code == 200
+    refused = call(server, "PutTargets", target("tag;Name"), auth=signed(account))
+    assert refused.json()["__type"] == "ValidationException"
+    assert (
+        "at 'targets.1.member.runCommandParameters.runCommandTargets.1.member.key'"
+        in refused.json()["message"]
+    )

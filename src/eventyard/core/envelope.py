@@ -97,7 +97,23 @@ def check_entry(entry: Mapping[str, Any], *, refuse_aws_sources: bool = True) ->
         return MALFORMED_DETAIL
     if _LONG_NUMBER.search(text) and not _int64_only(text):
         return MALFORMED_DETAIL
+    if text.count("{") + text.count("[") > _SHALLOW and _too_deep(detail):
+        return MALFORMED_DETAIL
     return detail
+
+
+# orjson reads JSON nested up to 1,024 levels but writes at most 254, and the envelope is written out again:
+# a Detail nested deeper is refused as malformed. Only a text with that many brackets can be, and only such
+# a text is written out here to find out.
+_SHALLOW = 253
+
+
+def _too_deep(detail: dict[str, Any]) -> bool:
+    try:
+        orjson.dumps({"detail": detail})  # nested one level deeper inside the envelope
+    except orjson.JSONEncodeError:
+        return True
+    return False
 
 
 def _int64_only(text: str) -> bool:

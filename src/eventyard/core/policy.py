@@ -26,13 +26,28 @@ def statement(
 
 
 def parse(policy: str | None) -> dict[str, Any] | None:
+    """The policy document, or None if `policy` is not one: a JSON object whose `Statement` is a statement
+    object or a list of them, each `Condition` mapping operators to objects."""
     if not policy:
         return None
     try:
         document = orjson.loads(policy)
     except orjson.JSONDecodeError:
         return None
-    return document if isinstance(document, dict) else None
+    if not isinstance(document, dict):
+        return None
+    for item in statements(document):
+        if not isinstance(item, dict):
+            return None
+        condition = item.get("Condition", {})
+        if not isinstance(condition, dict) or not all(isinstance(v, dict) for v in condition.values()):
+            return None
+    return document
+
+
+def statements(document: dict[str, Any]) -> list[Any]:
+    """The document's statements as a list (IAM allows a single statement object)."""
+    return _as_list(document.get("Statement", []))
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -60,9 +75,7 @@ def allows(policy: str | None, account: str, action: str, org_id: str | None = N
     if document is None:
         return False
     allowed = False
-    for item in _as_list(document.get("Statement", [])):
-        if not isinstance(item, dict):
-            continue
+    for item in statements(document):
         if not (
             _principal_matches(item.get("Principal"), account) and _action_matches(item.get("Action"), action)
         ):

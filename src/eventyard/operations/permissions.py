@@ -46,7 +46,7 @@ async def put_permission(ctx: Context, params: dict[str, Any]) -> None:
         else:
             document = policies.parse(bus.get("Policy")) or {"Version": policies.VERSION, "Statement": []}
             sid = params["StatementId"]
-            statements = [s for s in document.get("Statement", []) if s.get("Sid") != sid]
+            statements = [s for s in policies.statements(document) if s.get("Sid") != sid]
             statements.append(
                 policies.statement(
                     sid, bus["Arn"], params["Action"], params["Principal"], params.get("Condition")
@@ -75,7 +75,7 @@ async def remove_permission(ctx: Context, params: dict[str, Any]) -> None:
             document = policies.parse(bus.get("Policy"))
             if document is None:
                 raise not_found(f"EventBus {name} does not have a policy.")
-            statements = document.get("Statement", [])
+            statements = policies.statements(document)
             kept = [s for s in statements if s.get("Sid") != sid]
             if len(kept) == len(statements):
                 raise not_found("Statement with the provided id does not exist.")

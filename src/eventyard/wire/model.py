@@ -34,8 +34,15 @@ def operation_names() -> list[str]:
 
 
 @functools.cache
-def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern, re.DOTALL)
+def _regex(pattern: str) -> Any:
+    """The model's patterns are Java regular expressions. Python's `re` takes all but one (`\\p{L}`-style
+    Unicode classes, in RunCommandTargetKey); the `regex` package takes those too."""
+    try:
+        return re.compile(pattern, re.DOTALL)
+    except re.error:
+        import regex
+
+        return regex.compile(pattern, regex.DOTALL)
 
 
 def _lower_first(name: str) -> str:
@@ -143,6 +150,9 @@ class _Validator:
             if not value.is_integer():
                 raise AwsError("SerializationException", f"Expected an integer at '{path}', got {value}.")
             value = int(value)
+        low, high = _INTEGER_RANGES[shape.type_name]  # what AWS's Java int and long can hold
+        if not low <= value <= high:
+            raise AwsError("SerializationException", f"Number out of range at '{path}': {value}.")
         self._range(shape, value, path)
         return value
 
@@ -165,8 +175,8 @@ class _Validator:
         if isinstance(value, bool):
             raise self._type_error(shape, value, path)
         if isinstance(value, int | float):
-            if not math.isfinite(value) or abs(value) > 253402300799:
-                raise AwsError("SerializationException", f"Timestamp out of range at '{path}'.")
+            if not math.isfinite(value) or not _FIRST_SECOND <= value <= _LAST_SECOND:
+                raise _timestamp_out_of_range(path)
             return dt.datetime.fromtimestamp(value, dt.UTC)
         if isinstance(value, str):
             try:
@@ -175,7 +185,12 @@ class _Validator:
                 raise AwsError(
                     "SerializationException", f"Could not parse the timestamp at '{path}'."
                 ) from None
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+            if parsed.tzinfo is None:
+                return parsed.replace(tzinfo=dt.UTC)
+            try:  # in UTC now, so that nothing later steps outside years 1 to 9999
+                return parsed.astimezone(dt.UTC)
+            except OverflowError:
+                raise _timestamp_out_of_range(path) from None
         raise self._type_error(shape, value, path)
 
     def _v_other(self, shape: Shape, value: Any, path: str) -> Any:
@@ -194,6 +209,15 @@ class _Validator:
             self.report(value, path, f"Member must have value greater than or equal to {meta['min']}")
         if "max" in meta and value > meta["max"]:
             self.report(value, path, f"Member must have value less than or equal to {meta['max']}")
+
+
+# Timestamps from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z, in epoch seconds.
+_FIRST_SECOND, _LAST_SECOND = -62135596800, 253402300799
+_INTEGER_RANGES = {"integer": (-(2**31), 2**31 - 1), "long": (-(2**63), 2**63 - 1)}
+
+
+def _timestamp_out_of_range(path: str) -> AwsError:
+    return AwsError("SerializationException", f"Timestamp out of range at '{path}'.")
 
 
 # The check of each shape type (`_v_<type>`); any other type is taken as it is.
