@@ -299,8 +299,8 @@ async def publish_all(runtime: Runtime, publications: Sequence[Publication]) -> 
 
     A target that is another bus of the same account (any Region) is delivered to right here, in the same
     transaction: the event is stored on that bus and matched against its rules too, and the delivery is
-    recorded as delivered on the event's row. Other targets, and bus targets that need a policy check or would fail (another
-    account, a missing or partner bus, a loop), get a delivery for the engine.
+    recorded as delivered on the event's row. Other targets, and bus targets that need a policy check or
+    would fail (another account, a missing or partner bus, a loop), get a delivery for the engine.
     """
     ingest = ingest_of(runtime)
     engine = engine_of(runtime)
