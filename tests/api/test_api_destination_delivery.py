@@ -115,6 +115,69 @@ def test_oauth_tokens_are_fetched_by_the_server_and_refreshed_after_a_401(shop, 
     assert len(receiver.at("/token")) == 2
 
 
+def test_an_answer_with_a_nul_character_is_recorded_and_retried(shop, eventyard, moto_server, receiver):
+    """The endpoint's answer goes into the delivery's last error: a NUL there (PostgreSQL's text holds none)
+    once kept every outcome of the node from being written, so no delivery finished any more."""
+    receiver.script("/nul", Reply(500, b"bad\x00body"))
+    connection = shop.connection(
+        "API_KEY", {"ApiKeyAuthParameters": {"ApiKeyName": "x-key", "ApiKeyValue": "k"}}
+    )
+    shop.target(Arn=shop.destination(connection, f"{receiver.url}/nul"))
+    (event_id,) = shop.put()
+    record = shop.finished(event_id)
+    assert (record["state"], record["attempts"]) == ("delivered", 2)  # the 500 was recorded, then retried
+    other = Account(eventyard, moto_server)  # and the node goes on delivering for everyone
+    other.target(Arn=other.destination(other.connection("API_KEY", {"ApiKeyAuthParameters": {
+        "ApiKeyName": "x-key", "ApiKeyValue": "k"}}), f"{receiver.url}/after"))  # fmt: skip
+    (later,) = other.put()
+    assert other.finished(later)["state"] == "delivered"
+
+
+def test_a_failed_attempts_error_keeps_the_endpoints_words_without_nul(shop, receiver: Receiver):
+    receiver.default("/refuses", Reply(400, b"no\x00pe"))
+    connection = shop.connection(
+        "API_KEY", {"ApiKeyAuthParameters": {"ApiKeyName": "x-key", "ApiKeyValue": "k"}}
+    )
+    shop.target(Arn=shop.destination(connection, f"{receiver.url}/refuses"))
+    (event_id,) = shop.put()
+    record = shop.finished(event_id)
+    assert record["state"] == "dropped"
+    assert "no\ufffdpe" in record["last_error"]
+
+
+def test_a_header_http_cannot_carry_fails_the_delivery_without_retries(shop, receiver: Receiver):
+    connection = shop.connection(
+        "API_KEY", {"ApiKeyAuthParameters": {"ApiKeyName": "x-kéy", "ApiKeyValue": "k"}}
+    )
+    shop.target(Arn=shop.destination(connection, f"{receiver.url}/never"))
+    (event_id,) = shop.put()
+    record = shop.finished(event_id)
+    assert (record["state"], record["attempts"]) == ("dropped", 1)
+    assert record["last_error"].startswith(
+        "CONNECTION_FAILURE: The request to the API destination could not be sent"
+    )
+    assert receiver.at("/never") == []
+
+
+def test_a_parameter_without_a_key_is_left_out(shop, receiver: Receiver):
+    connection = shop.connection(
+        "API_KEY",
+        {
+            "ApiKeyAuthParameters": {"ApiKeyName": "x-key", "ApiKeyValue": "k"},
+            "InvocationHttpParameters": {
+                "HeaderParameters": [{"Value": "lost"}, {"Key": "x-kept", "Value": "yes"}],
+                "QueryStringParameters": [{}],
+                "BodyParameters": [{"Value": "lost"}],
+            },
+        },
+    )
+    shop.target(Arn=shop.destination(connection, f"{receiver.url}/keys"))
+    (event_id,) = shop.put('{"n": 1}')
+    (request,) = receiver.wait_for("/keys", 1)
+    assert request.headers["x-kept"] == "yes" and request.query == []
+    assert shop.finished(event_id)["state"] == "delivered"
+
+
 def test_a_slow_endpoint_times_out_and_the_retry_delivers(shop, receiver: Receiver):
     receiver.script("/hook", Reply(200, delay=1.5))
     connection = shop.connection(

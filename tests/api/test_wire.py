@@ -215,3 +215,45 @@ def test_the_one_java_only_pattern_of_the_model_is_checked(server, account):
         "at 'targets.1.member.runCommandParameters.runCommandTargets.1.member.key'"
         in refused.json()["message"]
     )
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "status", "code"),
+    [
+        ("GET", "/_eventyard/deliveries?event_id=%00", None, 404, "ResourceNotFoundException"),
+        ("POST", "/_eventyard/clock", {"advance": 3e11}, 400, "ValidationException"),
+        ("POST", "/_eventyard/clock", {"advance": -1}, 400, "ValidationException"),
+        (
+            "POST",
+            "/_eventyard/managed-rules",
+            {"account": 1, "region": [], "rule": {}, "managed_by": None},
+            400,
+            "ValidationException",
+        ),
+        (
+            "POST",
+            "/_eventyard/managed-rules",
+            {"account": "1", "region": "r", "rule": "r", "bus": 5, "managed_by": "x"},
+            400,
+            "ValidationException",
+        ),
+        (
+            "POST",
+            "/_eventyard/managed-rules",
+            {"account": "\u0000", "region": "r", "rule": "r", "managed_by": "x"},
+            None,  # SQLite: no such rule (404); PostgreSQL cannot even look for it (400)
+            None,
+        ),
+    ],
+)
+def test_operator_routes_answer_bad_input_with_errors(server, method, path, body, status, code):
+    response = httpx.request(method, server.url + path, json=body, timeout=10)
+    assert response.status_code == status if status else response.status_code in (400, 404)
+    if code:
+        assert response.json()["__type"] == code
+    else:
+        assert response.json()["__type"] in ("ResourceNotFoundException", "ValidationException")
+    clock = httpx.post(server.url + "/_eventyard/clock", json={"advance": 0}, timeout=10)
+    assert clock.status_code == 200  # the clock was not moved out of range
+    events = call(server, "PutEvents", {"Entries": [{"Source": "s", "DetailType": "d", "Detail": "{}"}]})
+    assert events.status_code == 200

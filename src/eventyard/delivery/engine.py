@@ -445,6 +445,8 @@ class DeliveryEngine:
     def _record(
         self, delivery: ClaimedDelivery, state: str, attempts: int, due: float, error: str | None
     ) -> None:
+        if error is not None:  # it may quote what a target answered: PostgreSQL's text holds no NUL
+            error = error.replace("\x00", "\ufffd")
         self._outcomes.append(DeliveryOutcome(delivery.id, self.runtime.node_id, state, attempts, due, error))
         self._outcome_ready.set()
 

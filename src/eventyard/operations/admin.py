@@ -12,6 +12,8 @@ from eventyard.operations.registry import RouteResponse, route
 from eventyard.runtime import Runtime
 
 _JSON = {"content-type": "application/json"}
+# The test clock stays where envelopes can still write the time (years 1 to 9999), with room to spare.
+_LAST_TIME = 221845392000.0  # 9000-01-01T00:00:00Z
 
 
 def _body(raw: bytes) -> dict[str, Any]:
@@ -33,8 +35,10 @@ async def move_clock(runtime: Runtime, query: dict[str, str], raw: bytes) -> Rou
         )
     body = _body(raw)
     advance = body.get("advance", 0)
-    if isinstance(advance, bool) or not isinstance(advance, int | float) or advance < 0:
+    if isinstance(advance, bool) or not isinstance(advance, int | float) or not advance >= 0:
         raise AwsError("ValidationException", "advance must be a non-negative number of seconds.")
+    if runtime.clock.time() + advance > _LAST_TIME:
+        raise AwsError("ValidationException", "advance would take the clock past the year 9000.")
     runtime.clock.advance(advance)
     for hook in runtime.extensions.get("clock_listeners", []):
         await hook()
@@ -50,6 +54,11 @@ async def mark_managed(runtime: Runtime, query: dict[str, str], raw: bytes) -> R
         managed_by = body["managed_by"]
     except KeyError as missing:
         raise AwsError("ValidationException", f"Missing field {missing}.") from None
+    for field, value in (("account", account), ("region", region), ("bus", bus), ("rule", name)):
+        if not isinstance(value, str) or not value:
+            raise AwsError("ValidationException", f"Field {field} must be a non-empty string.")
+    if not isinstance(managed_by, str):
+        raise AwsError("ValidationException", "Field managed_by must be a string.")
     async with runtime.store.transaction() as tx:
         rule = await tx.get(RULE, account, region, name, parent=bus)
         if rule is None:

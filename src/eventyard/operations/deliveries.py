@@ -56,7 +56,7 @@ async def deliveries(runtime: Runtime, query: dict[str, str], raw: bytes) -> Rou
     event_id = query.get("event_id", "")
     if not event_id:
         raise AwsError("ValidationException", "Give the event's id: /_eventyard/deliveries?event_id=...")
-    found = await runtime.store.find_event(event_id)
+    found = await runtime.store.find_event(event_id) if "\x00" not in event_id else []  # ids are UUIDs
     if not found:
         raise AwsError(
             "ResourceNotFoundException",

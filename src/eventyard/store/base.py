@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import random
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from importlib import resources as importlib_resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from eventyard.store.outbox import ClaimedDelivery, DeliveryOutcome, EventRecord, NewDelivery, NewEvent
 
 Doc = dict[str, Any]
+T = TypeVar("T")
 
 
 class Conflict(Exception):
@@ -37,7 +39,24 @@ class Unstorable(ValueError):
 
 class Contention(StoreUnavailable):
     """Concurrent transactions collided (a PostgreSQL serialization failure or deadlock) and this one was
-    rolled back. Running the whole operation again resolves it; the wire layer does so a few times."""
+    rolled back. Running the whole operation again resolves it: `again_on_contention`."""
+
+
+CONTENTION_ATTEMPTS = 8
+
+
+async def again_on_contention(call: Callable[[], Awaitable[T]]) -> T:
+    """`call()`, run again while its transaction collides with another (Contention, rolled back), after a
+    short, growing, random pause, so that colliding work ends up one after the other; at most
+    CONTENTION_ATTEMPTS times, then the Contention is raised."""
+    for attempt in range(1, CONTENTION_ATTEMPTS + 1):
+        try:
+            return await call()
+        except Contention:
+            if attempt == CONTENTION_ATTEMPTS:
+                raise
+            await asyncio.sleep(random.uniform(0, 0.002 * 2**attempt))
+    raise AssertionError("unreachable")
 
 
 # Notification channels (`Store.subscribe`). Payload of RULES_CHANNEL: "account\tregion\tbus".

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
 import time
 import uuid
 from typing import Any
@@ -15,7 +13,7 @@ import orjson
 from eventyard.errors import AwsError
 from eventyard.operations.registry import ROUTES, SERVICES, load_all
 from eventyard.runtime import Context, Runtime
-from eventyard.store.base import Contention, StoreUnavailable, Unstorable
+from eventyard.store.base import StoreUnavailable, Unstorable, again_on_contention
 from eventyard.wire import model
 from eventyard.wire.identity import identify
 
@@ -25,7 +23,6 @@ JSON_11 = "application/x-amz-json-1.1"
 MAX_BODY = 32 * 1024 * 1024
 TARGET_PREFIX = "AWSEvents."
 # An operation whose transaction collided with another (PostgreSQL) is run again, this many times at most.
-CONTENTION_ATTEMPTS = 8
 
 Scope = dict[str, Any]
 
@@ -95,6 +92,8 @@ class App:
             return await route(self.runtime, query, body)
         except AwsError as error:
             return _error(error)
+        except Unstorable:
+            return _error(_NUL)
         except Exception:
             log.exception("route %s %s failed", method, path)
             return _error(AwsError("InternalException", "An internal error occurred.", 500))
@@ -132,9 +131,7 @@ class App:
             return _error(error)
         except Unstorable as error:
             log.info("%s refused: %s", name, error)
-            return _error(
-                AwsError("ValidationException", "Strings cannot contain the NUL character (U+0000).")
-            )
+            return _error(_NUL)
         except StoreUnavailable as error:
             log.warning("%s failed: store unavailable: %s", name, error)
             return _error(AwsError("InternalException", "The store is unavailable; try again.", 500))
@@ -147,17 +144,12 @@ class App:
         return 200, {"content-type": JSON_11}, orjson.dumps(output)
 
 
+_NUL = AwsError("ValidationException", "Strings cannot contain the NUL character (U+0000).")
+
+
 async def _run(handler: Any, context: Context, params: dict[str, Any]) -> Any:
-    """Call the operation; on Contention (its transaction was rolled back) call it again after a short,
-    growing, random pause, so that colliding requests end up one after the other."""
-    for attempt in range(1, CONTENTION_ATTEMPTS + 1):
-        try:
-            return await handler(context, params)
-        except Contention:
-            if attempt == CONTENTION_ATTEMPTS:
-                raise
-            await asyncio.sleep(random.uniform(0, 0.002 * 2**attempt))
-    raise AssertionError("unreachable")
+    """Call the operation; on Contention (its transaction was rolled back) call it again."""
+    return await again_on_contention(lambda: handler(context, params))
 
 
 def _parse_json(body: bytes) -> Any:

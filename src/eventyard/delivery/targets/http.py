@@ -31,6 +31,7 @@ from eventyard.operations.connections import (
     connection_by_arn,
     parse_connection_arn,
 )
+from eventyard.store.base import again_on_contention
 
 if TYPE_CHECKING:
     from eventyard.runtime import Runtime
@@ -193,22 +194,26 @@ async def _set_state(runtime: Runtime, connection: dict[str, Any], state: str, r
     if parsed is None:
         return
     account, region, name = parsed
-    async with runtime.store.transaction() as tx:
-        current = await tx.get(CONNECTION, account, region, name)
-        if (
-            current is None
-            or current["ConnectionArn"] != connection["ConnectionArn"]
-            or current.get("SecretVersion") != connection.get("SecretVersion")
-        ):
-            return
-        current["ConnectionState"] = state
-        if reason:
-            current["StateReason"] = reason[:512]
-        else:
-            current.pop("StateReason", None)
-        if state == "AUTHORIZED":
-            current["LastAuthorizedTime"] = runtime.clock.time()
-        await tx.put(CONNECTION, account, region, name, current)
+
+    async def record() -> None:
+        async with runtime.store.transaction() as tx:
+            current = await tx.get(CONNECTION, account, region, name)
+            if (
+                current is None
+                or current["ConnectionArn"] != connection["ConnectionArn"]
+                or current.get("SecretVersion") != connection.get("SecretVersion")
+            ):
+                return
+            current["ConnectionState"] = state
+            if reason:
+                current["StateReason"] = reason[:512]
+            else:
+                current.pop("StateReason", None)
+            if state == "AUTHORIZED":
+                current["LastAuthorizedTime"] = runtime.clock.time()
+            await tx.put(CONNECTION, account, region, name, current)
+
+    await again_on_contention(record)  # another node or request may write the connection meanwhile
     state_ = runtime.extensions.get(_EXTENSION)
     if state_ is not None:
         state_.lookups.clear()  # the destinations see the new state; the token, if any, stays valid
@@ -220,7 +225,10 @@ def _basic(user: str, password: str) -> str:
 
 
 def _pairs(parameters: dict[str, Any] | None, kind: str) -> list[tuple[str, str]]:
-    return [(item["Key"], item.get("Value", "")) for item in (parameters or {}).get(kind) or []]
+    """(key, value) of each parameter; the model lets an item leave out its Key, and such an item names
+    nothing to send."""
+    items = (parameters or {}).get(kind) or []
+    return [(item["Key"], item.get("Value") or "") for item in items if item.get("Key")]
 
 
 async def oauth_token(runtime: Runtime, connection: dict[str, Any], refresh: bool = False) -> str:
@@ -468,6 +476,13 @@ async def invoke_api_destination(runtime: Runtime, invocation: Invocation) -> No
             "CONNECTION_FAILURE",
             f"The API destination endpoint could not be reached: {error}",
             retriable=True,
+        ) from None
+    except UnicodeEncodeError as error:  # a header name or value that HTTP cannot carry: no retry mends it
+        raise DeliveryError(
+            "CONNECTION_FAILURE",
+            f"The request to the API destination could not be sent: a header has a character HTTP headers "
+            f"cannot carry ({error.object[error.start : error.end]!r}).",
+            retriable=False,
         ) from None
     _check_response(runtime, response, connection if oauth else None)
 
