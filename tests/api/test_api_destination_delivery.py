@@ -44,6 +44,11 @@ class Account(RuleOwner):
         )
         return str(created["ApiDestinationArn"])
 
+    def api_key_target(self, endpoint: str, key_name: str = "x-key", rate: int | None = None) -> None:
+        """The rule's target: an API destination at `endpoint` on an API_KEY connection (`key_name`: k)."""
+        auth = {"ApiKeyAuthParameters": {"ApiKeyName": key_name, "ApiKeyValue": "k"}}
+        self.target(Arn=self.destination(self.connection("API_KEY", auth), endpoint, rate=rate))
+
     def put(self, *details: str) -> list[str]:
         details = details or ('{"n": 1}',)
         result = self.events.put_events(Entries=[entry(detail=detail) for detail in details])
@@ -119,26 +124,19 @@ def test_an_answer_with_a_nul_character_is_recorded_and_retried(shop, eventyard,
     """The endpoint's answer goes into the delivery's last error: a NUL there (PostgreSQL's text holds none)
     once kept every outcome of the node from being written, so no delivery finished any more."""
     receiver.script("/nul", Reply(500, b"bad\x00body"))
-    connection = shop.connection(
-        "API_KEY", {"ApiKeyAuthParameters": {"ApiKeyName": "x-key", "ApiKeyValue": "k"}}
-    )
-    shop.target(Arn=shop.destination(connection, f"{receiver.url}/nul"))
+    shop.api_key_target(f"{receiver.url}/nul")
     (event_id,) = shop.put()
     record = shop.finished(event_id)
     assert (record["state"], record["attempts"]) == ("delivered", 2)  # the 500 was recorded, then retried
     other = Account(eventyard, moto_server)  # and the node goes on delivering for everyone
-    other.target(Arn=other.destination(other.connection("API_KEY", {"ApiKeyAuthParameters": {
-        "ApiKeyName": "x-key", "ApiKeyValue": "k"}}), f"{receiver.url}/after"))  # fmt: skip
+    other.api_key_target(f"{receiver.url}/after")
     (later,) = other.put()
     assert other.finished(later)["state"] == "delivered"
 
 
 def test_a_failed_attempts_error_keeps_the_endpoints_words_without_nul(shop, receiver: Receiver):
     receiver.default("/refuses", Reply(400, b"no\x00pe"))
-    connection = shop.connection(
-        "API_KEY", {"ApiKeyAuthParameters": {"ApiKeyName": "x-key", "ApiKeyValue": "k"}}
-    )
-    shop.target(Arn=shop.destination(connection, f"{receiver.url}/refuses"))
+    shop.api_key_target(f"{receiver.url}/refuses")
     (event_id,) = shop.put()
     record = shop.finished(event_id)
     assert record["state"] == "dropped"
@@ -146,10 +144,7 @@ def test_a_failed_attempts_error_keeps_the_endpoints_words_without_nul(shop, rec
 
 
 def test_a_header_http_cannot_carry_fails_the_delivery_without_retries(shop, receiver: Receiver):
-    connection = shop.connection(
-        "API_KEY", {"ApiKeyAuthParameters": {"ApiKeyName": "x-kéy", "ApiKeyValue": "k"}}
-    )
-    shop.target(Arn=shop.destination(connection, f"{receiver.url}/never"))
+    shop.api_key_target(f"{receiver.url}/never", key_name="x-kéy")
     (event_id,) = shop.put()
     record = shop.finished(event_id)
     assert (record["state"], record["attempts"]) == ("dropped", 1)
@@ -180,10 +175,7 @@ def test_a_parameter_without_a_key_is_left_out(shop, receiver: Receiver):
 
 def test_a_slow_endpoint_times_out_and_the_retry_delivers(shop, receiver: Receiver):
     receiver.script("/hook", Reply(200, delay=1.5))
-    connection = shop.connection(
-        "API_KEY", {"ApiKeyAuthParameters": {"ApiKeyName": "x-key", "ApiKeyValue": "k"}}
-    )
-    shop.target(Arn=shop.destination(connection, f"{receiver.url}/hook"))
+    shop.api_key_target(f"{receiver.url}/hook")
     (event_id,) = shop.put()
     record = shop.finished(event_id)
     assert (record["state"], record["attempts"]) == ("delivered", 2)  # the timed-out attempt was retried
@@ -192,10 +184,7 @@ def test_a_slow_endpoint_times_out_and_the_retry_delivers(shop, receiver: Receiv
 
 def test_the_invocation_rate_limit_spreads_the_deliveries(shop, receiver: Receiver):
     rate = 4
-    connection = shop.connection(
-        "API_KEY", {"ApiKeyAuthParameters": {"ApiKeyName": "x-key", "ApiKeyValue": "k"}}
-    )
-    shop.target(Arn=shop.destination(connection, f"{receiver.url}/hook", rate=rate))
+    shop.api_key_target(f"{receiver.url}/hook", rate=rate)
     ids = shop.put(*(json.dumps({"n": n}) for n in range(10)))
     requests = receiver.wait_for("/hook", 10, timeout=15)
     assert sorted(r.json()["id"] for r in requests) == sorted(ids)  # delayed, none dropped
