@@ -10,7 +10,7 @@ import signal
 import sys
 from typing import Any
 
-from eventyard.config import Config, env
+from eventyard.config import Config, ConfigError, env
 from eventyard.core.envelope import CLASSIC_MAX_ENTRY_SIZE
 from eventyard.store import store_kind
 
@@ -209,7 +209,11 @@ def serve(config: Config) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    app = App(Runtime.from_config(config))
+    try:
+        app = App(Runtime.from_config(config))
+    except ConfigError as error:  # as argparse reports a bad flag
+        print(f"eventyard serve: error: {error}", file=sys.stderr)
+        sys.exit(2)
     # What start-up loaded (botocore's model, compiled schemas) lives as long as the process: keep it out of
     # the collector's scans, so that full collections stay short. (Raising the thresholds instead makes
     # collections rarer but longer: pauses of 50-150 ms under load, measured.)

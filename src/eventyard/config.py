@@ -39,6 +39,25 @@ class Config:
         return f"sqlite:///{(DEFAULT_STORE_DIR / 'eventyard.db').resolve()}"
 
 
+class ConfigError(ValueError):
+    """A setting that cannot be used (an EVENTYARD_* variable read outside the command line's parser):
+    `eventyard serve` reports it in one line and exits with status 2."""
+
+
+def env_number(name: str, default: float, minimum: float = 0.0) -> float:
+    """EVENTYARD_<name> as a finite number above `minimum`, or `default` when unset or empty."""
+    text = env(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (minimum < value < float("inf")):  # NaN fails too
+        raise ConfigError(f"EVENTYARD_{name}: expected a number greater than {minimum:g}, got {text!r}")
+    return value
+
+
 def env(name: str, default: str | None = None) -> str | None:
     """EVENTYARD_<name>, or `default` when it is unset or empty (`EVENTYARD_PORT= eventyard serve`)."""
     return os.environ.get(f"EVENTYARD_{name}") or default

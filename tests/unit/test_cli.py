@@ -92,3 +92,16 @@ def test_good_values_in_range_are_taken(monkeypatch: pytest.MonkeyPatch):
     )  # fmt: skip
     assert (got.port, got.delivery_retention_seconds, got.store) == (0, 0.0, "postgresql://u@127.0.0.1:1/db")
     assert got.aws_endpoints == {"sqs": "http://127.0.0.1:1", "sns": "http://127.0.0.1:2"}
+
+
+@pytest.mark.parametrize("value", ["ten", "0", "-1", "nan", "inf"])
+def test_a_bad_postgresql_setting_stops_the_server_before_it_starts(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, value: str
+):
+    monkeypatch.setenv("EVENTYARD_PG_STATEMENT_TIMEOUT", value)
+    with pytest.raises(SystemExit) as exited:  # before any connection: nothing listens on port 1
+        cli.main(["serve", "--store", "postgresql://nobody@127.0.0.1:1/none"])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        f"eventyard serve: error: EVENTYARD_PG_STATEMENT_TIMEOUT: expected a number greater than 0, got {value!r}"
+    )

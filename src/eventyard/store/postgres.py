@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import os
 import select
 import time
 import uuid
@@ -31,6 +30,7 @@ from psycopg.pq import TransactionStatus
 from psycopg.rows import TupleRow
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from eventyard.config import env_number
 from eventyard.store.base import (
     DELIVERIES_CHANNEL,
     RULES_CHANNEL,
@@ -243,11 +243,6 @@ def lock_key(name: str) -> int:
     return (zlib.crc32(name.encode()) & 0x7FFFFFFF) or 1
 
 
-def _env_float(name: str, default: float) -> float:
-    value = os.environ.get(f"EVENTYARD_PG_{name}")
-    return float(value) if value else default
-
-
 class PostgresStore(Store):
     """The `Store` on PostgreSQL through psycopg 3 (async) and one `AsyncConnectionPool` per node.
 
@@ -272,12 +267,12 @@ class PostgresStore(Store):
     ) -> None:
         self.url = url
         self.min_size = min_size
-        self.max_size = int(_env_float("POOL_SIZE", max_size))
-        self.connect_timeout = connect_timeout or _env_float("CONNECT_TIMEOUT", 3.0)
-        self.acquire_timeout = acquire_timeout or _env_float("ACQUIRE_TIMEOUT", 10.0)
-        self.down_acquire_timeout = down_acquire_timeout or _env_float("DOWN_ACQUIRE_TIMEOUT", 1.0)
-        self.statement_timeout = statement_timeout or _env_float("STATEMENT_TIMEOUT", 15.0)
-        self.startup_timeout = startup_timeout or _env_float("STARTUP_TIMEOUT", 30.0)
+        self.max_size = max(1, int(env_number("PG_POOL_SIZE", max_size)))
+        self.connect_timeout = connect_timeout or env_number("PG_CONNECT_TIMEOUT", 3.0)
+        self.acquire_timeout = acquire_timeout or env_number("PG_ACQUIRE_TIMEOUT", 10.0)
+        self.down_acquire_timeout = down_acquire_timeout or env_number("PG_DOWN_ACQUIRE_TIMEOUT", 1.0)
+        self.statement_timeout = statement_timeout or env_number("PG_STATEMENT_TIMEOUT", 15.0)
+        self.startup_timeout = startup_timeout or env_number("PG_STARTUP_TIMEOUT", 30.0)
         # Names this node's connections (application_name): announcements carry it, so a node skips its own.
         self.origin = f"eventyard-{uuid.uuid4().hex[:12]}"
         self._pool: AsyncConnectionPool[Conn] | None = None
