@@ -25,3 +25,12 @@ def pages_of(list_call: Callable[..., Any], key: str, **kwargs: Any) -> list[lis
         token = answer.get("NextToken")
         if not token:
             return pages
+
+
+def signed(account: str, region: str = "us-east-1") -> str:
+    """An Authorization header as boto3 sends it (the server reads the account and Region from its
+    credential scope; nothing checks the signature)."""
+    return (
+        f"AWS4-HMAC-SHA256 Credential={account}/20261126/{region}/events/aws4_request, "
+        "SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=abc"
+    )

@@ -28,6 +28,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from eventyard.operations.registry import load_all
+from tests.api.helpers import signed
 
 MODEL = botocore.session.get_session().get_service_model("events")
 IMPLEMENTED = set(load_all())
@@ -505,13 +506,6 @@ def _get(value: Any, path: tuple[Any, ...]) -> Any:
 
 
 # -- the server side --------------------------------------------------------------------------------------
-
-
-def signed(account: str, region: str = "us-east-1") -> str:
-    return (
-        f"AWS4-HMAC-SHA256 Credential={account}/20261126/{region}/events/aws4_request, "
-        "SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=abc"
-    )
 
 
 def wire(value: Any) -> str:

@@ -9,6 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from eventyard.operations.registry import load_all
+from tests.api.helpers import signed
 
 JSON_11 = "application/x-amz-json-1.1"
 
@@ -21,13 +22,6 @@ def call(
         headers["Authorization"] = auth
     payload = orjson.dumps(body) if isinstance(body, dict) else body
     return httpx.post(server.url + "/", content=payload, headers=headers, timeout=10)
-
-
-def signed(account: str, region: str = "us-east-1") -> str:
-    return (
-        f"AWS4-HMAC-SHA256 Credential={account}/20261126/{region}/events/aws4_request, "
-        "SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=abc"
-    )
 
 
 def test_every_model_operation_reaches_a_handler_or_a_clear_not_implemented_error(server):
