@@ -237,3 +237,22 @@ def test_aws_errors_are_classified_as_eventbridge_does(
     error = aws.delivery_error(client_error(code, status))
     assert (error.code, error.retriable) == (dlq_code, retriable)
     assert code in error.message
+
+
+def test_an_answer_without_a_queue_url_is_a_clean_retriable_failure(receiver: Receiver) -> None:
+    """An endpoint answering GetQueueUrl with `{}` fails the invocation with a DeliveryError (not a KeyError,
+    which the engine would log with a traceback)."""
+    receiver.default("/", Reply(200, {}))
+    arn = "arn:aws:sqs:us-east-1:123456789012:odd"
+
+    async def scenario() -> None:
+        async with world(aws_endpoint_url=receiver.url) as w:
+            with pytest.raises(DeliveryError) as caught:
+                await send_to_queue(w.runtime, invocation(arn))
+            assert (caught.value.code, caught.value.retriable) == ("SDK_CLIENT_ERROR", True)
+            assert caught.value.message == f"GetQueueUrl for {arn} answered without a QueueUrl."
+            with pytest.raises(DeliveryError):  # nothing was cached: the next attempt asks again
+                await send_to_dead_letter_queue(w.runtime, arn, "{}", {})
+
+    asyncio.run(scenario())
+    assert [r.headers.get("x-amz-target") for r in receiver.at("/")] == ["AmazonSQS.GetQueueUrl"] * 2

@@ -31,7 +31,15 @@ async def queue_url(runtime: Runtime, arn: str) -> tuple[Any, str]:
     url = urls.get(arn)
     if url is None:
         found = await aws.call(client, "get_queue_url", QueueName=name, QueueOwnerAWSAccountId=account)
-        url = urls[arn] = found["QueueUrl"]
+        url = found.get("QueueUrl")
+        if not isinstance(url, str) or not url:
+            # A broken answer (an emulator or proxy), as botocore's unparsable ones: retried.
+            raise DeliveryError(
+                "SDK_CLIENT_ERROR",
+                f"GetQueueUrl for {arn} answered without a QueueUrl.",
+                retriable=True,
+            )
+        urls[arn] = url
     return client, url
 
 
