@@ -28,7 +28,11 @@ def validation(message: str) -> AwsError:
     return AwsError("ValidationException", message)
 
 
-def limit_exceeded(message: str) -> AwsError:
+# What AWS answers when a rule, a target of a rule or an event bus would exceed its quota.
+QUOTA_EXCEEDED = "The requested resource exceeds the maximum number allowed."
+
+
+def limit_exceeded(message: str = QUOTA_EXCEEDED) -> AwsError:
     return AwsError("LimitExceededException", message)
 
 

@@ -71,6 +71,20 @@ def test_invalid_bus_names(events, name, code, fragment):
     assert fragment in message
 
 
+def test_at_most_100_event_buses(events):
+    for index in range(99):  # and the default bus
+        events.create_event_bus(Name=f"bus-{index:02d}")
+    with pytest.raises(ClientError) as excinfo:
+        events.create_event_bus(Name="one-too-many")
+    assert error_of(excinfo) == (
+        "LimitExceededException",
+        "The requested resource exceeds the maximum number allowed.",
+        400,
+    )
+    events.delete_event_bus(Name="bus-00")
+    events.create_event_bus(Name="one-too-many")
+
+
 def test_default_bus_cannot_be_deleted(events):
     with pytest.raises(ClientError) as excinfo:
         events.delete_event_bus(Name="default")

@@ -199,5 +199,9 @@ def test_rule_limit_per_bus(events):
         events.put_rule(Name=f"r{index:03d}", EventBusName="full", EventPattern=PATTERN)
     with pytest.raises(ClientError) as excinfo:
         events.put_rule(Name="one-too-many", EventBusName="full", EventPattern=PATTERN)
-    assert error_of(excinfo)[0] == "LimitExceededException"
+    assert error_of(excinfo) == (
+        "LimitExceededException",
+        "The requested resource exceeds the maximum number allowed.",
+        400,
+    )
     events.put_rule(Name="r000", EventBusName="full", EventPattern='{"source": ["x"]}')  # replacing is fine

@@ -53,7 +53,11 @@ def test_at_most_five_targets(events, rule):
     events.put_targets(Rule=rule, Targets=[{"Id": f"t{i}", "Arn": QUEUE} for i in range(5)])
     with pytest.raises(ClientError) as excinfo:
         events.put_targets(Rule=rule, Targets=[{"Id": "t5", "Arn": QUEUE}])
-    assert error_of(excinfo)[0] == "LimitExceededException"
+    assert error_of(excinfo) == (  # AWS's words, as the aws CLI prints them
+        "LimitExceededException",
+        "The requested resource exceeds the maximum number allowed.",
+        400,
+    )
     assert len(events.list_targets_by_rule(Rule=rule)["Targets"]) == 5
 
 

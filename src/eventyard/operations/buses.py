@@ -36,9 +36,7 @@ async def create_event_bus(ctx: Context, params: dict[str, Any]) -> dict[str, An
         if await tx.get(BUS, ctx.account, ctx.region, name) is not None:
             raise already_exists(f"Event bus {name} already exists.")
         if await tx.count(BUS, ctx.account, ctx.region) >= MAX_BUSES:
-            raise limit_exceeded(
-                f"The requested resource exceeds the maximum number allowed ({MAX_BUSES} event buses)."
-            )
+            raise limit_exceeded()
         doc = common.bus_doc(ctx, ctx.account, ctx.region, name)
         for key in _UPDATABLE:
             if params.get(key) is not None:

@@ -76,9 +76,7 @@ async def put_rule(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         existing = await tx.get(RULE, account, region, name, parent=bus_name)
         if existing is None:
             if await tx.count(RULE, account, region, parent=bus_name) >= MAX_RULES_PER_BUS:
-                raise limit_exceeded(
-                    f"The requested resource exceeds the maximum number allowed ({MAX_RULES_PER_BUS} rules per event bus)."
-                )
+                raise limit_exceeded()
         else:
             check_managed(existing)
         rule: Doc = {

@@ -37,10 +37,7 @@ async def put_targets(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         for target in new_targets:
             targets[target["Id"]] = target
         if len(targets) > MAX_TARGETS_PER_RULE:
-            raise limit_exceeded(
-                f"The requested resource exceeds the maximum number allowed: a rule can have at most "
-                f"{MAX_TARGETS_PER_RULE} targets."
-            )
+            raise limit_exceeded()
         rule["Targets"] = list(targets.values())
         await tx.put(RULE, account, region, rule["Name"], rule, parent=bus_name)
     ctx.runtime.rules_changed(account, region, bus_name)
