@@ -98,6 +98,19 @@ async def load(nodes: list[Server], rules: int, seconds: float, connections: int
     return combined
 
 
+def commits_and_wal(store: str) -> tuple[int, int]:
+    """(transactions committed in the store's database, WAL bytes written by the whole cluster) so far."""
+    import psycopg
+
+    with psycopg.connect(store, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT xact_commit, pg_current_wal_lsn() - '0/0'::pg_lsn FROM pg_stat_database "
+            "WHERE datname = current_database()"
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
 def scenario(
     name: str,
     stores: list[str],
@@ -117,8 +130,11 @@ def scenario(
         asyncio.run(load(nodes, args.rules, min(3.0, args.seconds), args.connections))  # warm-up
         pg = postgres_pids(cluster)
         before = {server.name: cpu_seconds(server.pid) for server in nodes}
+        postgres = stores[0] if stores[0].startswith("postgresql") else None
+        commits_before = commits_and_wal(postgres) if postgres else (0, 0)
         pg_before, me_before, machine_before = cpu_of(pg), time.process_time(), machine_busy()
         result = asyncio.run(load(nodes, args.rules, args.seconds, args.connections))
+        commits_after = commits_and_wal(postgres) if postgres else (0, 0)
         cpu = {
             n: round(100 * (cpu_seconds(s.pid) - before[n]) / result.elapsed)
             for n, s in zip(before, nodes, strict=True)
@@ -148,6 +164,13 @@ def scenario(
             "cores": os.cpu_count(),
             "accepted_in_all": int(accepted),
         }
+        if postgres:
+            commits = commits_after[0] - commits_before[0]
+            row["commits_per_second"] = round(commits / result.elapsed)
+            row["events_per_commit"] = round(result.accepted_events / max(1, commits), 1)
+            row["wal_bytes_per_event"] = round(
+                (commits_after[1] - commits_before[1]) / max(1, result.accepted_events)
+            )
         print(json.dumps(row), flush=True)
         return row
     finally:
