@@ -149,16 +149,20 @@ def test_managed_rules_need_force(server, events, account):
             "managed_by": "svc.amazonaws.com",
         },
     ).raise_for_status()
-    assert events.describe_rule(Name="managed")["ManagedBy"] == "svc.amazonaws.com"
+    rule = events.describe_rule(Name="managed")
+    assert rule["ManagedBy"] == "svc.amazonaws.com"
     for attempt in (
         lambda: events.delete_rule(Name="managed"),
         lambda: events.disable_rule(Name="managed"),
         lambda: events.put_rule(Name="managed", EventPattern=PATTERN),
         lambda: events.put_targets(Rule="managed", Targets=[{"Id": "t", "Arn": "arn:aws:sqs:us-east-1:1:q"}]),
+        lambda: events.tag_resource(ResourceARN=rule["Arn"], Tags=[{"Key": "k", "Value": "v"}]),
+        lambda: events.untag_resource(ResourceARN=rule["Arn"], TagKeys=["k"]),
     ):
         with pytest.raises(ClientError) as excinfo:
             attempt()
         assert error_of(excinfo)[0] == "ManagedRuleException"
+    assert events.list_tags_for_resource(ResourceARN=rule["Arn"])["Tags"] == []  # reading them is fine
     events.delete_rule(Name="managed", Force=True)
     with pytest.raises(ClientError):
         events.describe_rule(Name="managed")

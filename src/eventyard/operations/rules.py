@@ -178,13 +178,17 @@ async def list_rule_names_by_target(ctx: Context, params: dict[str, Any]) -> dic
     return {"RuleNames": [n["Name"] for n in names], "NextToken": token}
 
 
-async def rule_exists(tx: Tx, account: str, region: str, path: str) -> bool:
-    """`path` is the ARN's `rule/...` part: `<rule>` on the default bus or `<bus>/<rule>`."""
+async def rule_at(tx: Tx, account: str, region: str, path: str) -> Doc | None:
+    """The rule at `path`, the ARN's `rule/...` part: `<rule>` on the default bus or `<bus>/<rule>`."""
     bus, _, name = path.rpartition("/")
     bus = bus or arns.DEFAULT_BUS
     if not (arns.RULE_NAME.fullmatch(name) and arns.BUS_NAME.fullmatch(bus)):
-        return False  # no such name can be created
-    return await tx.get(RULE, account, region, name, parent=bus) is not None
+        return None  # no such name can be created
+    return await tx.get(RULE, account, region, name, parent=bus)
+
+
+async def rule_exists(tx: Tx, account: str, region: str, path: str) -> bool:
+    return await rule_at(tx, account, region, path) is not None
 
 
 async def bus_exists(tx: Tx, account: str, region: str, name: str) -> bool:

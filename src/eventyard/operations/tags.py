@@ -10,7 +10,7 @@ from eventyard.errors import AwsError, not_found
 from eventyard.operations import _common as common
 from eventyard.operations._common import TAGS
 from eventyard.operations.registry import operation
-from eventyard.operations.rules import bus_exists, rule_exists
+from eventyard.operations.rules import bus_exists, check_managed, rule_at, rule_exists
 from eventyard.runtime import Context
 from eventyard.store.base import Tx
 
@@ -19,7 +19,9 @@ Exists = Callable[[Tx, str, str, str], Awaitable[bool]]
 TAGGABLE: dict[str, Exists] = {"event-bus": bus_exists, "rule": rule_exists}
 
 
-async def _check_resource(ctx: Context, tx: Tx, resource_arn: str) -> None:
+async def _check_resource(ctx: Context, tx: Tx, resource_arn: str, *, changing: bool = False) -> None:
+    """The resource exists and is the caller's; to change its tags, it is not a managed rule (AWS: managed
+    rules cannot be modified with TagResource or UntagResource)."""
     parsed = arns.parse(resource_arn)
     if parsed is None:
         raise AwsError("ValidationException", f"Parameter ResourceARN is not valid: {resource_arn}.")
@@ -32,19 +34,22 @@ async def _check_resource(ctx: Context, tx: Tx, resource_arn: str) -> None:
         await common.ensure_default_bus(ctx, tx)
     if not await exists(tx, parsed.account, parsed.region, path):
         raise not_found(f"Resource {resource_arn} does not exist.")
+    rule = await rule_at(tx, parsed.account, parsed.region, path) if changing and kind == "rule" else None
+    if rule is not None:
+        check_managed(rule)
 
 
 @operation("TagResource")
 async def tag_resource(ctx: Context, params: dict[str, Any]) -> None:
     async with ctx.store.transaction() as tx:
-        await _check_resource(ctx, tx, params["ResourceARN"])
+        await _check_resource(ctx, tx, params["ResourceARN"], changing=True)
         await common.set_tags(tx, ctx, params["ResourceARN"], params["Tags"])
 
 
 @operation("UntagResource")
 async def untag_resource(ctx: Context, params: dict[str, Any]) -> None:
     async with ctx.store.transaction() as tx:
-        await _check_resource(ctx, tx, params["ResourceARN"])
+        await _check_resource(ctx, tx, params["ResourceARN"], changing=True)
         current = await tx.get(TAGS, ctx.account, ctx.region, params["ResourceARN"])
         if current:
             for key in params["TagKeys"]:
