@@ -120,6 +120,11 @@ class Received:
     headers: dict[str, str]  # lower-case names
     body: bytes
     at: float  # time.monotonic()
+    header_lines: list[tuple[str, str]] = field(default_factory=list)  # every header line, in order
+
+    def header_values(self, name: str) -> list[str]:
+        """Every value sent for the header `name` (any case): more than one if it came more than once."""
+        return [value for key, value in self.header_lines if key.lower() == name.lower()]
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -163,6 +168,7 @@ class Receiver:
                             headers={k.lower(): v for k, v in self.headers.items()},
                             body=body,
                             at=time.monotonic(),
+                            header_lines=list(self.headers.items()),
                         )
                     )
                     receiver._changed.notify_all()

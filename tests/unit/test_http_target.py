@@ -129,6 +129,41 @@ def test_path_query_header_and_body_parameters_with_connection_values_winning(re
     assert request.json() == {"id": 1, "tenant": "acme"}
 
 
+@pytest.mark.parametrize(
+    ("auth_type", "auth", "header", "value"),
+    [
+        ("BASIC", BASIC, "Authorization", basic("ada", "s3cret")),
+        (
+            "API_KEY",
+            {"ApiKeyAuthParameters": {"ApiKeyName": "x-api-key", "ApiKeyValue": "k-1"}},
+            "X-Api-Key",
+            "k-1",
+        ),
+        ("OAUTH_CLIENT_CREDENTIALS", None, "Authorization", "Bearer tok-1"),
+    ],
+)
+def test_the_connections_authorization_replaces_a_target_header_of_the_same_name(
+    receiver: Receiver, auth_type: str, auth: dict[str, object] | None, header: str, value: str
+) -> None:
+    """Header names are case-insensitive: the target's `authorization` (or `X-API-KEY`) is replaced by the
+    connection's, which takes precedence, instead of both being sent."""
+    receiver.default("/token", Reply(200, {"access_token": "tok-1"}))
+
+    async def scenario() -> None:
+        async with world() as w:
+            created = await w.connection("conn", auth_type, auth or oauth_parameters(receiver))
+            await w.settled("conn")
+            arn = await w.destination("dest", created["ConnectionArn"], f"{receiver.url}/hook")
+            target_headers = {header.lower(): "from-target", header.upper(): "FROM-TARGET"}
+            await http_target.invoke_api_destination(
+                w.runtime, invocation(arn, HttpParameters={"HeaderParameters": target_headers})
+            )
+
+    asyncio.run(scenario())
+    (request,) = receiver.at("/hook")
+    assert request.header_values(header) == [value]
+
+
 @pytest.mark.parametrize("method", ["GET", "HEAD"])
 def test_get_and_head_carry_no_body(receiver: Receiver, method: str) -> None:
     async def scenario() -> None:

@@ -370,6 +370,14 @@ def fill_path(endpoint: str, values: list[str]) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, parts.fragment))
 
 
+def put_header(headers: dict[str, str], key: str, value: str) -> None:
+    """Set a header, replacing one of the same name in any case (HTTP header names are case-insensitive):
+    a later source wins instead of both being sent."""
+    for existing in [k for k in headers if k.lower() == key.lower()]:
+        del headers[existing]
+    headers[key] = value
+
+
 def build_request(
     destination: dict[str, Any],
     connection: dict[str, Any],
@@ -377,7 +385,8 @@ def build_request(
     payload: str,
 ) -> dict[str, Any]:
     """The request for one invocation: the target's HttpParameters merged with the connection's
-    InvocationHttpParameters, the connection's values winning (as AWS documents), then its auth."""
+    InvocationHttpParameters, the connection's values winning (as AWS documents), then its auth, which
+    also replaces a header of the same name from either."""
     target = http_parameters or {}
     secret: dict[str, Any] = connection.get("Secret") or {}
     invocation = secret.get("InvocationHttpParameters") or {}
@@ -386,16 +395,14 @@ def build_request(
     headers = dict(AWS_HEADERS)
     for source in (target.get("HeaderParameters") or {}, dict(_pairs(invocation, "HeaderParameters"))):
         for key, value in source.items():
-            for existing in [k for k in headers if k.lower() == key.lower()]:
-                del headers[existing]
-            headers[key] = value
+            put_header(headers, key, value)
     auth_type = connection["AuthorizationType"]
     if auth_type == BASIC:
         basic = secret.get("BasicAuthParameters") or {}
-        headers["Authorization"] = _basic(basic.get("Username", ""), basic.get("Password", ""))
+        put_header(headers, "Authorization", _basic(basic.get("Username", ""), basic.get("Password", "")))
     elif auth_type == API_KEY:
         api_key = secret.get("ApiKeyAuthParameters") or {}
-        headers[api_key.get("ApiKeyName", "x-api-key")] = api_key.get("ApiKeyValue", "")
+        put_header(headers, api_key.get("ApiKeyName", "x-api-key"), api_key.get("ApiKeyValue", ""))
 
     query = dict(target.get("QueryStringParameters") or {})
     query.update(dict(_pairs(invocation, "QueryStringParameters")))
@@ -462,7 +469,7 @@ async def invoke_api_destination(runtime: Runtime, invocation: Invocation) -> No
     )
     oauth = connection["AuthorizationType"] == OAUTH
     if oauth:
-        request["headers"]["Authorization"] = "Bearer " + await oauth_token(runtime, connection)
+        put_header(request["headers"], "Authorization", "Bearer " + await oauth_token(runtime, connection))
     try:
         response = await _state(runtime).client.request(**request, timeout=_timeout(runtime))
     except httpx.TimeoutException:
