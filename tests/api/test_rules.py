@@ -209,3 +209,30 @@ def test_rule_limit_per_bus(events):
         400,
     )
     events.put_rule(Name="r000", EventBusName="full", EventPattern='{"source": ["x"]}')  # replacing is fine
+
+
+def test_another_accounts_rules_are_neither_read_nor_changed(client_for):
+    """Managing rules on another account's bus needs that account's permission, which Eventyard does not
+    grant: every rule and target operation by bus ARN answers AccessDeniedException, reads included."""
+    owner, other = client_for(), client_for()
+    owner.create_event_bus(Name="shop")
+    bus_arn = owner.describe_event_bus(Name="shop")["Arn"]
+    owner.put_rule(Name="r", EventBusName="shop", EventPattern=PATTERN)
+    queue = "arn:aws:sqs:us-east-1:123456789012:q"
+    owner.put_targets(Rule="r", EventBusName="shop", Targets=[{"Id": "t", "Arn": queue}])
+    for attempt in (
+        lambda: other.describe_rule(Name="r", EventBusName=bus_arn),
+        lambda: other.list_rules(EventBusName=bus_arn),
+        lambda: other.list_targets_by_rule(Rule="r", EventBusName=bus_arn),
+        lambda: other.list_rule_names_by_target(TargetArn=queue, EventBusName=bus_arn),
+        lambda: other.put_rule(Name="r", EventBusName=bus_arn, EventPattern=PATTERN),
+        lambda: other.disable_rule(Name="r", EventBusName=bus_arn),
+        lambda: other.put_targets(Rule="r", EventBusName=bus_arn, Targets=[{"Id": "u", "Arn": queue}]),
+        lambda: other.remove_targets(Rule="r", EventBusName=bus_arn, Ids=["t"]),
+        lambda: other.delete_rule(Name="r", EventBusName=bus_arn),
+    ):
+        with pytest.raises(ClientError) as excinfo:
+            attempt()
+        assert error_of(excinfo)[::2] == ("AccessDeniedException", 400)
+    assert owner.describe_rule(Name="r", EventBusName="shop")["State"] == "ENABLED"
+    assert [t["Id"] for t in owner.list_targets_by_rule(Rule="r", EventBusName="shop")["Targets"]] == ["t"]

@@ -103,6 +103,7 @@ async def put_rule(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 @operation("DescribeRule")
 async def describe_rule(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     account, region, bus_name = common.resolve_bus(ctx, params.get("EventBusName"))
+    common.check_same_account(ctx, account, region)
     async with ctx.store.transaction() as tx:
         rule = await get_rule(ctx, tx, account, region, bus_name, params["Name"])
     return rule_view(rule)
@@ -111,6 +112,7 @@ async def describe_rule(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 @operation("ListRules")
 async def list_rules(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     account, region, bus_name = common.resolve_bus(ctx, params.get("EventBusName"))
+    common.check_same_account(ctx, account, region)
     after = common.decode_token(ctx, "ListRules", params.get("NextToken"))
     limit = params.get("Limit")
     async with ctx.store.transaction() as tx:
@@ -167,6 +169,7 @@ async def disable_rule(ctx: Context, params: dict[str, Any]) -> None:
 @operation("ListRuleNamesByTarget")
 async def list_rule_names_by_target(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     account, region, bus_name = common.resolve_bus(ctx, params.get("EventBusName"))
+    common.check_same_account(ctx, account, region)
     after = common.decode_token(ctx, "ListRuleNamesByTarget", params.get("NextToken"))
     limit = params.get("Limit")
     target_arn = params["TargetArn"]

@@ -61,6 +61,7 @@ async def remove_targets(ctx: Context, params: dict[str, Any]) -> dict[str, Any]
 @operation("ListTargetsByRule")
 async def list_targets_by_rule(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     account, region, bus_name = common.resolve_bus(ctx, params.get("EventBusName"))
+    common.check_same_account(ctx, account, region)
     after = common.decode_token(ctx, "ListTargetsByRule", params.get("NextToken"))
     limit = params.get("Limit")
     async with ctx.store.transaction() as tx:
