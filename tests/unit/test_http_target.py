@@ -75,6 +75,10 @@ def test_basic_auth_and_the_headers_aws_sends(receiver: Receiver) -> None:
     assert headers["connection"] == "close"
     assert headers["content-length"] == "9"
     assert headers["host"] == receiver.url.removeprefix("http://")
+    # AWS's list and the connection's authorization, once each, and nothing else (no httpx "Accept: */*")
+    sent = sorted(name.lower() for name, _ in request.header_lines)
+    aws = ["user-agent", "content-type", "range", "accept-encoding", "connection", "content-length", "host"]
+    assert sent == sorted([*aws, "authorization"])
 
 
 def test_api_key_goes_in_its_header(receiver: Receiver) -> None:

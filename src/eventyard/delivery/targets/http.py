@@ -122,6 +122,7 @@ def _state(runtime: Runtime) -> _State:
             follow_redirects=False,  # a 3xx is an answer, not retried (AWS)
             limits=httpx.Limits(max_connections=512, max_keepalive_connections=64),
         )
+        del client.headers["Accept"]  # httpx's default "*/*": not among the headers AWS sends
         state = runtime.extensions[_EXTENSION] = _State(client=client)
         runtime.services.append(_HttpService(runtime))
     return state
