@@ -55,6 +55,25 @@ def test_a_new_source_expires_seven_days_after_creation(cast: Cast, clock_server
     assert (source["ExpirationTime"] - source["CreationTime"]).total_seconds() == pytest.approx(7 * DAY)
 
 
+def test_an_expired_source_refuses_the_partners_events(cast: Cast, clock_server: ServerProcess) -> None:
+    """OG's state table: a source that "has expired" rejects events, as one never created does."""
+    fresh, paused = cast.offer("fresh"), cast.offer_and_associate("paused")
+    cast.customer.deactivate_event_source(Name=paused)
+
+    def send(name: str) -> dict[str, Any]:
+        entry = {"Source": name, "DetailType": "Order Created", "Detail": "{}"}
+        return cast.partner.put_partner_events(Entries=[entry])["Entries"][0]  # type: ignore[no-any-return]
+
+    assert "EventId" in send(fresh) and "EventId" in send(paused)  # PENDING: accepted (and dropped)
+    clock_server.advance_clock(7 * DAY + 60)
+    refused = send(fresh)
+    assert refused["ErrorCode"] == "ResourceNotFoundException"
+    assert refused["ErrorMessage"].startswith("Event Bus Not Found")
+    assert "EventId" in send(paused)  # deactivated: fourteen days
+    clock_server.advance_clock(7 * DAY)
+    assert send(paused)["ErrorCode"] == "ResourceNotFoundException"  # DELETED now, its bus still there
+
+
 def test_expired_sources_leave_the_partners_list_pages_full(cast: Cast, clock_server: ServerProcess) -> None:
     old = [cast.offer(f"a-old-{i}") for i in range(3)]
     clock_server.advance_clock(4 * DAY)

@@ -254,6 +254,22 @@ def test_the_partner_bus_needs_a_source_offered_to_this_account(cast: Cast) -> N
     assert cast.customer_state(name) == "ACTIVE"
 
 
+def test_a_partner_bus_counts_toward_the_event_bus_quota(cast: Cast) -> None:
+    name = cast.offer()
+    for index in range(99):  # and the default bus
+        cast.customer.create_event_bus(Name=f"bus-{index:02d}")
+    expect_error(
+        lambda: cast.customer.create_event_bus(Name=name, EventSourceName=name),
+        "LimitExceededException",
+        "The requested resource exceeds the maximum number allowed.",
+    )
+    assert cast.customer_state(name) == "PENDING"
+    cast.customer.delete_event_bus(Name="bus-00")
+    cast.customer.create_event_bus(Name=name, EventSourceName=name)
+    assert cast.customer_state(name) == "ACTIVE"
+    expect_error(lambda: cast.customer.create_event_bus(Name="bus-00"), "LimitExceededException")
+
+
 def test_activate_and_deactivate_only_where_they_make_sense(cast: Cast) -> None:
     name = cast.offer()
     # PENDING without a bus: nothing to deactivate, nothing to activate onto.

@@ -196,6 +196,32 @@ def test_each_state_of_the_source_decides_the_entrys_fate(cast: Cast, server: Se
     assert stored(send())
 
 
+def test_the_rules_of_a_deleted_sources_bus_work_again_once_it_is_reattached(
+    cast: Cast, server: ServerProcess
+) -> None:
+    """OG-FAQ: the rules of the bus stay while the source is DELETED; "if the event source is later recreated
+    and reassociated, these rules become active again"."""
+    name = cast.offer_and_associate()
+    inbox = forward_all(cast, name)
+    rule = f"arn:aws:events:us-east-1:{cast.customer_account}:rule/{name}/everything"
+
+    def send() -> dict[str, Any]:
+        return cast.partner.put_partner_events(Entries=[partner_entry(name)])["Entries"][0]  # type: ignore[no-any-return]
+
+    def matched(entry: dict[str, Any]) -> set[tuple[str, str]]:
+        found = deliveries_of(server, entry["EventId"])
+        return {(d["rule"], d["target_arn"]) for d in found["deliveries"]} if found else set()
+
+    assert matched(send()) == {(rule, inbox)}
+    cast.partner.delete_partner_event_source(Name=name, Account=cast.customer_account)
+    assert send()["ErrorCode"] == "ResourceNotFoundException"
+    assert cast.customer.describe_rule(Name="everything", EventBusName=name)["State"] == "ENABLED"
+    cast.partner.create_partner_event_source(Name=name, Account=cast.customer_account)
+    assert matched(send()) == set()  # PENDING: accepted, dropped
+    cast.customer.activate_event_source(Name=name)
+    assert matched(send()) == {(rule, inbox)}
+
+
 def test_events_match_only_the_rules_of_the_partner_bus(cast: Cast, server: ServerProcess) -> None:
     name = cast.offer_and_associate()
     pattern = json.dumps({"source": [{"prefix": "aws.partner/"}]})
