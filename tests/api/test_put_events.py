@@ -252,6 +252,20 @@ def test_another_accounts_bus_needs_its_policy(client_for, server):
     assert again["Entries"][0]["ErrorCode"] == "AccessDeniedException"
 
 
+def test_a_permission_whose_condition_eventyard_cannot_evaluate_lets_nobody_in(client_for):
+    owner, sender = new_account(), new_account()
+    receiver = client_for(owner)
+    bus_arn = f"arn:aws:events:us-east-1:{owner}:event-bus/default"
+    receiver.put_permission(
+        Action="events:PutEvents",
+        Principal="*",
+        StatementId="org-like",
+        Condition={"Type": "StringLike", "Key": "aws:PrincipalOrgID", "Value": "o-*"},
+    )
+    refused = client_for(sender).put_events(Entries=[entry(EventBusName=bus_arn)])
+    assert refused["Entries"][0]["ErrorCode"] == "AccessDeniedException"
+
+
 def test_the_aws_cli_puts_events(server, account, tmp_path):
     import os
     import subprocess

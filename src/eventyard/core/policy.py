@@ -69,8 +69,20 @@ def _action_matches(actions: Any, action: str) -> bool:
     return any(pattern in ("*", "events:*", action) for pattern in _as_list(actions))
 
 
+def _condition_holds(operator: str, key: str, wanted: Any, org_id: str | None) -> bool | None:
+    """Whether one condition test holds, or None if Eventyard cannot evaluate it. The one it evaluates is
+    the test PutPermission writes: `StringEquals` on `aws:PrincipalOrgID`."""
+    if (operator, key) != ("StringEquals", "aws:PrincipalOrgID"):
+        return None
+    return org_id is not None and org_id in _as_list(wanted)
+
+
 def allows(policy: str | None, account: str, action: str, org_id: str | None = None) -> bool:
-    """Does the bus policy allow `account` to do `action` (e.g. events:PutEvents)? Deny wins."""
+    """Does the bus policy allow `account` to do `action` (e.g. events:PutEvents)? Deny wins.
+
+    A statement applies only if all its conditions hold. One that Eventyard cannot evaluate (another key or
+    operator) holds for a Deny and not for an Allow: such a policy never lets in more than it says.
+    """
     document = parse(policy)
     if document is None:
         return False
@@ -80,12 +92,16 @@ def allows(policy: str | None, account: str, action: str, org_id: str | None = N
             _principal_matches(item.get("Principal"), account) and _action_matches(item.get("Action"), action)
         ):
             continue
-        condition = item.get("Condition") or {}
-        wanted_org = (condition.get("StringEquals") or {}).get("aws:PrincipalOrgID")
-        if wanted_org is not None and wanted_org != org_id:
+        effect = item.get("Effect")
+        outcomes = [
+            _condition_holds(operator, key, wanted, org_id)
+            for operator, tests in (item.get("Condition") or {}).items()
+            for key, wanted in tests.items()
+        ]
+        if False in outcomes:
             continue
-        if item.get("Effect") == "Deny":
+        if effect == "Deny":
             return False
-        if item.get("Effect") == "Allow":
+        if effect == "Allow" and None not in outcomes:
             allowed = True
     return allowed
