@@ -132,6 +132,22 @@ def test_exhausted_retries_go_to_the_dead_letter_queue_with_aws_attributes(shop,
     }
 
 
+def test_the_dead_letter_queue_gets_the_event_not_the_targets_shaped_input(shop, receiver):
+    receiver.default("/hook", Reply(400))
+    dlq_url, dlq_arn = shop.queue("shaped-dlq")
+    shop.target(
+        Arn=shop.api_destination(receiver, "/hook"),
+        InputTransformer={"InputPathsMap": {"n": "$.detail.n"}, "InputTemplate": '{"count": <n>}'},
+        DeadLetterConfig={"Arn": dlq_arn},
+    )
+    event_id = shop.put('{"n": 5}')
+    assert receiver.wait_for("/hook", 1)[0].json() == {"count": 5}  # the target got the shaped input
+    assert shop.finished(event_id)["state"] == "dead-lettered"
+    (message,) = receive_all(shop.sqs, dlq_url, 1)
+    event = json.loads(message["Body"])
+    assert (event["id"], event["detail-type"], event["detail"]) == (event_id, "OrderPlaced", {"n": 5})
+
+
 def test_maximum_event_age_ends_the_retries(shop, receiver, eventyard):
     receiver.default("/hook", Reply(500))
     dlq_url, dlq_arn = shop.queue("age-dlq")
