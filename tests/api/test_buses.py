@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from botocore.exceptions import ClientError
 
@@ -149,3 +151,22 @@ def test_same_account_other_region_is_separate(server, account):
     east.create_event_bus(Name="regional")
     assert [b["Name"] for b in west.list_event_buses()["EventBuses"]] == ["default"]
     assert west.describe_event_bus()["Arn"] == f"arn:aws:events:eu-west-1:{account}:event-bus/default"
+
+
+def test_another_account_describes_a_bus_only_if_its_policy_allows_describe_event_bus(client_for):
+    owner, other = client_for(), client_for()
+    owner.create_event_bus(Name="shared")
+    bus_arn = owner.describe_event_bus(Name="shared")["Arn"]
+    other_account = other.describe_event_bus()["Arn"].split(":")[4]
+    owner.put_permission(
+        EventBusName="shared", Action="events:PutEvents", Principal=other_account, StatementId="put"
+    )
+    with pytest.raises(ClientError) as excinfo:  # putting events is all that permission grants
+        other.describe_event_bus(Name=bus_arn)
+    assert error_of(excinfo)[::2] == ("AccessDeniedException", 400)
+    describe = {"Sid": "describe", "Effect": "Allow", "Principal": {"AWS": other_account},
+                "Action": "events:DescribeEventBus", "Resource": bus_arn}  # fmt: skip
+    owner.put_permission(
+        EventBusName="shared", Policy=json.dumps({"Version": "2012-10-17", "Statement": [describe]})
+    )
+    assert other.describe_event_bus(Name=bus_arn)["Name"] == "shared"

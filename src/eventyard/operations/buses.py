@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from eventyard.core import arn as arns
+from eventyard.core import policy
 from eventyard.errors import AwsError, already_exists, limit_exceeded, validation
 from eventyard.operations import _common as common
 from eventyard.operations._common import BUS, RULE
@@ -58,16 +59,13 @@ async def describe_event_bus(ctx: Context, params: dict[str, Any]) -> dict[str, 
     account, region, name = common.resolve_bus(ctx, params.get("Name"))
     async with ctx.store.transaction() as tx:
         bus = await common.get_bus(ctx, tx, account, region, name)
-    if account != ctx.account and not _policy_mentions(bus, ctx.account):
+    if account != ctx.account and not policy.allows(
+        bus.get("Policy"), ctx.account, "events:DescribeEventBus"
+    ):
         raise AwsError(
             "AccessDeniedException", f"Account {ctx.account} is not allowed to describe {bus['Arn']}."
         )
     return bus
-
-
-def _policy_mentions(bus: dict[str, Any], account: str) -> bool:
-    policy = bus.get("Policy")
-    return bool(policy) and (account in policy or '"*"' in policy)
 
 
 @operation("ListEventBuses")
