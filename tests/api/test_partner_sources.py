@@ -332,6 +332,18 @@ def test_a_recreated_source_does_not_revive_the_old_bus(cast: Cast) -> None:
     assert cast.customer_state(name) == "ACTIVE"
 
 
+def test_or_the_customer_deletes_the_old_bus_and_associates_a_new_one(cast: Cast) -> None:
+    name = cast.offer_and_associate()
+    cast.customer.put_rule(Name="r", EventBusName=name, EventPattern='{"source": [{"prefix": ""}]}')
+    cast.partner.delete_partner_event_source(Name=name, Account=cast.customer_account)
+    cast.partner.create_partner_event_source(Name=name, Account=cast.customer_account)
+    cast.customer.delete_rule(Name="r", EventBusName=name)
+    cast.customer.delete_event_bus(Name=name)
+    assert cast.customer_state(name) == "PENDING"  # the re-created source, no bus
+    cast.customer.create_event_bus(Name=name, EventSourceName=name)
+    assert cast.customer_state(name) == "ACTIVE"
+
+
 def test_a_reused_name_for_another_customer_leaves_the_first_one_deleted(cast: Cast, server: Any) -> None:
     name = cast.offer_and_associate()
     cast.partner.delete_partner_event_source(Name=name, Account=cast.customer_account)
