@@ -1,4 +1,5 @@
-"""core.arn: the name patterns it keeps must be the service model's, and what counts as a target ARN."""
+"""core.arn: the name patterns it keeps must be the service model's, what counts as a target ARN, and the
+partition of a Region."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ MODEL = botocore.session.get_session().get_service_model("events")
 
 @pytest.mark.parametrize(("kept", "shape"), [(arns.RULE_NAME, "RuleName"), (arns.BUS_NAME, "EventBusName")])
 def test_the_name_patterns_are_the_models(kept, shape):
-    # core stays free of botocore; this keeps its copies of the contract from drifting from it
+    # core keeps its own copies rather than loading the service model; this keeps them from drifting from it
     assert kept.pattern == MODEL.shape_for(shape).metadata["pattern"]
 
 
@@ -33,3 +34,27 @@ def test_the_name_patterns_are_the_models(kept, shape):
 )
 def test_what_is_a_well_formed_target_arn(text, expected):
     assert arns.well_formed(text) is expected
+
+
+@pytest.mark.parametrize(
+    ("region", "expected"),
+    [
+        ("us-east-1", "aws"),
+        ("eu-west-1", "aws"),
+        ("cn-north-1", "aws-cn"),
+        ("cn-northwest-1", "aws-cn"),
+        ("us-gov-west-1", "aws-us-gov"),
+        ("us-gov-east-1", "aws-us-gov"),
+        ("us-iso-east-1", "aws-iso"),
+        ("us-isob-east-1", "aws-iso-b"),
+        ("eu-isoe-west-1", "aws-iso-e"),
+        ("us-isof-south-1", "aws-iso-f"),
+        ("eusc-de-east-1", "aws-eusc"),
+        ("cn-south-9", "aws-cn"),  # not listed (yet): by the partition's regionRegex
+        ("us-gov-north-7", "aws-us-gov"),
+        ("local", "aws"),  # in no partition
+        ("", "aws"),
+    ],
+)
+def test_the_partition_of_a_region(region, expected):
+    assert arns.partition(region) == expected

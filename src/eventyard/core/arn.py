@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
+from botocore.endpoint_provider import RuleSetStandardLibrary
+from botocore.loaders import create_loader
+
 DEFAULT_BUS = "default"
 _ARN = re.compile(r"arn:(aws[\w-]*):events:([\w-]*):(\d{12}|):(.+)")
+
+
+@functools.cache
+def _partitions() -> RuleSetStandardLibrary:
+    """botocore's partition data (partitions.json), read once."""
+    return RuleSetStandardLibrary(create_loader().load_data("partitions"))
+
+
+def partition(region: str) -> str:
+    """The partition of `region` ("aws-cn" for cn-north-1, "aws-us-gov" for us-gov-west-1, ...), as botocore's
+    endpoint rules find it (`aws.partition`: the partition listing the Region or whose `regionRegex` it
+    matches); "aws" for a Region in no partition."""
+    return _partitions().aws_partition(region)["name"]  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True, slots=True)
