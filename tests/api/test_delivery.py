@@ -168,6 +168,38 @@ def test_maximum_event_age_ends_the_retries(shop, receiver, eventyard):
     assert int(attributes["RETRY_ATTEMPTS"]) >= 2
 
 
+def test_an_event_too_old_for_its_retry_is_dead_lettered_with_the_last_attempts_error(
+    shop, receiver, eventyard
+):
+    receiver.script(
+        "/hook",
+        Reply(500, body=b"first"),
+        Reply(500, body=b"down for maintenance", headers={"Retry-After": "30"}),
+    )
+    dlq_url, dlq_arn = shop.queue("last-error-dlq")
+    destination = shop.api_destination(receiver, "/hook")
+    shop.target(
+        Arn=destination, RetryPolicy={"MaximumEventAgeInSeconds": 60}, DeadLetterConfig={"Arn": dlq_arn}
+    )
+    event_id = shop.put()
+    receiver.wait_for("/hook", 2)
+    wait_for(lambda: shop.delivery(event_id)["state"] == "pending", what="the retry asked for in 30 s")
+    eventyard.advance_clock(61)  # the retry comes due after the event's maximum age
+    record = shop.finished(event_id)
+    assert (record["state"], record["attempts"]) == ("dead-lettered", 2)
+    (message,) = receive_all(shop.sqs, dlq_url, 1)
+    attributes = {name: value["StringValue"] for name, value in message["MessageAttributes"].items()}
+    assert attributes == {
+        "RULE_ARN": f"arn:aws:events:us-east-1:{shop.account}:rule/shop",
+        "TARGET_ARN": destination,
+        "ERROR_CODE": "SDK_CLIENT_ERROR",
+        "ERROR_MESSAGE": "The API destination endpoint answered HTTP 500: down for maintenance",
+        "EXHAUSTED_RETRY_CONDITION": "MaximumEventAgeInSeconds",
+        "RETRY_ATTEMPTS": "1",
+    }
+    assert len(receiver.at("/hook")) == 2  # no attempt after the age limit
+
+
 def test_a_target_type_eventyard_cannot_invoke_goes_straight_to_the_dead_letter_queue(shop):
     dlq_url, dlq_arn = shop.queue("unsupported-dlq")
     function = f"arn:aws:lambda:us-east-1:{shop.account}:function:f"

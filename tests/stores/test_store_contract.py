@@ -241,6 +241,7 @@ async def test_a_retry_is_claimable_when_due(store: Store) -> None:
     event = _event()
     await store.append_events([event], [_delivery(event)])
     [held] = await store.claim_deliveries("n", now=1000, lease_seconds=30, limit=1)
+    assert held.last_error is None
     retry = DeliveryOutcome(
         id=held.id, lease_owner="n", state=PENDING, attempts=1, due_at=1060, last_error="THROTTLING"
     )
@@ -248,11 +249,23 @@ async def test_a_retry_is_claimable_when_due(store: Store) -> None:
     assert await store.next_due_at() == 1060
     assert await store.claim_deliveries("n", now=1059, lease_seconds=30, limit=1) == []
     [again] = await store.claim_deliveries("m", now=1060, lease_seconds=30, limit=1)
-    assert again.attempts == 1
+    assert (again.attempts, again.last_error) == (1, "THROTTLING")  # what a retry past the age limit reports
     done = DeliveryOutcome(id=held.id, lease_owner="m", state=DELIVERED, attempts=2, due_at=1061)
     assert await store.record_outcomes([done], now=1061) == 1
     [record] = (await store.find_event(event.event_id))[0].deliveries
     assert (record.state, record.attempts, record.last_error) == (DELIVERED, 2, "THROTTLING")  # kept
+
+
+async def test_a_claim_that_leaves_targets_out_also_carries_the_last_error(store: Store) -> None:
+    event = _event()
+    await store.append_events([event], [_delivery(event)])
+    [held] = await store.claim_deliveries("n", now=1000, lease_seconds=30, limit=1)
+    retry = DeliveryOutcome(
+        id=held.id, lease_owner="n", state=PENDING, attempts=2, due_at=1060, last_error="TIMEOUT: no answer"
+    )
+    assert await store.record_outcomes([retry], now=1001) == 1
+    [again] = await store.claim_deliveries("m", now=1060, lease_seconds=30, limit=1, exclude_targets=["x"])
+    assert (again.id, again.attempts, again.last_error) == (held.id, 2, "TIMEOUT: no answer")
 
 
 async def test_claims_skip_excluded_targets(store: Store) -> None:

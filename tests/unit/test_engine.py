@@ -230,6 +230,29 @@ def test_maximum_event_age_ends_retries_even_before_another_attempt():
             attributes = world.dead_letters[0][2]
             assert attributes["EXHAUSTED_RETRY_CONDITION"] == "MaximumEventAgeInSeconds"
             assert attributes["RETRY_ATTEMPTS"] == "0"
+            assert (attributes["ERROR_CODE"], attributes["ERROR_MESSAGE"]) == ("THROTTLING", "try later")
+
+    run(scenario)
+
+
+def test_an_event_a_rate_limit_held_past_its_maximum_age_is_dead_lettered_as_a_timeout():
+    async def scenario() -> None:
+        async with World() as world:
+            await world.target(
+                fails(100, lambda: Delayed("rate limit reached", 30)),
+                RetryPolicy={"MaximumEventAgeInSeconds": 60},
+                DeadLetterConfig={"Arn": DLQ},
+            )
+            await world.put()
+            for _ in range(3):
+                await world.settle()
+                await world.advance(30)
+            await world.settle()
+            record = await world.record()
+            assert (record.state, record.attempts) == ("dead-lettered", 0)
+            attributes = world.dead_letters[0][2]
+            assert (attributes["ERROR_CODE"], attributes["RETRY_ATTEMPTS"]) == ("TIMEOUT", "0")
+            assert attributes["EXHAUSTED_RETRY_CONDITION"] == "MaximumEventAgeInSeconds"
 
     run(scenario)
 

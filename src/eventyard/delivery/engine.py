@@ -81,6 +81,20 @@ def backoff(attempt: int, base: float, rng: random.Random) -> float:
     return delay / 2 + rng.random() * delay / 2
 
 
+def _error_text(error: DeliveryError) -> str:
+    """A failure as the store keeps it (`last_error`), and `_last_failure` reads it back."""
+    return f"{error.code}: {error.message}"
+
+
+def _last_failure(delivery: ClaimedDelivery) -> DeliveryError:
+    """The error of the delivery's last attempt; for one never attempted (held by a rate limit, or a dead
+    node, until the event was too old), a timeout."""
+    if delivery.last_error is None:
+        return DeliveryError("TIMEOUT", "The event is older than MaximumEventAgeInSeconds.", retriable=True)
+    code, _, message = delivery.last_error.partition(": ")
+    return DeliveryError(code, message, retriable=True)
+
+
 @dataclass(slots=True)
 class Lane:
     """The deliveries this node holds for one target ARN."""
@@ -287,10 +301,9 @@ class DeliveryEngine:
         series = self.metrics.rule(delivery.account, delivery.region, delivery.bus, rule_name)
         attempt = delivery.attempts + 1
         if now - delivery.created_at > policy.maximum_event_age:
-            # Came due (or back from a dead node) after the event's maximum age: no more attempts.
-            error = DeliveryError(
-                "TIMEOUT", "The event is older than MaximumEventAgeInSeconds.", retriable=True
-            )
+            # Came due (a retry, or back from a dead node or a rate limit) after the event's maximum age: no
+            # more attempts, and the dead-letter queue gets the last attempt's error, as AWS's does.
+            error = _last_failure(delivery)
             await self._exhausted(delivery, error, "MaximumEventAgeInSeconds", delivery.attempts, series)
             return
         if event is None:
@@ -391,7 +404,7 @@ class DeliveryEngine:
         if due - delivery.created_at > policy.maximum_event_age:
             await self._exhausted(delivery, error, "MaximumEventAgeInSeconds", attempt, series)
             return
-        self._record(delivery, PENDING, attempt, due, f"{error.code}: {error.message}")
+        self._record(delivery, PENDING, attempt, due, _error_text(error))
 
     async def _exhausted(
         self,
@@ -404,7 +417,7 @@ class DeliveryEngine:
         """No more attempts: to the target's dead-letter queue if it has one, else dropped (and counted)."""
         series.failed_invocations += 1
         series.invocations += 1
-        last_error = f"{error.code}: {error.message}"
+        last_error = _error_text(error)
         if condition:
             last_error += f" ({condition} exhausted)"
         queue = (delivery.target.get("DeadLetterConfig") or {}).get("Arn")

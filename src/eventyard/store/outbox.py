@@ -132,6 +132,7 @@ class ClaimedDelivery:
     body: str  # the event JSON
     ingested_at: float
     via: str = ""
+    last_error: str | None = None  # the last failed attempt's "CODE: message" (DeliveryOutcome.last_error)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +200,7 @@ delivery_row: Callable[[NewDelivery], tuple[Any, ...]] = operator.attrgetter(
 # of `claimed_delivery`.
 CLAIMED_COLUMNS = (
     "d.id, d.event_ref, e.event_id, d.account, d.region, d.bus, d.rule_arn, d.target_id, d.target_arn, "
-    "d.target, d.attempts, d.created_at, e.body, e.ingested_at, e.via"
+    "d.target, d.attempts, d.created_at, e.body, e.ingested_at, e.via, d.last_error"
 )
 
 
@@ -222,6 +223,7 @@ def claimed_delivery(row: Sequence[Any], lease_expires_at: float) -> ClaimedDeli
         body=row[12],
         ingested_at=row[13],
         via=row[14],
+        last_error=row[15],
     )
 
 

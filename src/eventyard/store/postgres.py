@@ -155,7 +155,7 @@ _CLAIM = """
     UPDATE deliveries d SET state = 'in-flight', lease_owner = %(owner)s, due_at = %(until)s, updated_at = %(now)s
     FROM picked WHERE d.id = picked.id
     RETURNING d.id, d.event_ref, d.account, d.region, d.bus, d.rule_arn, d.target_id, d.target_arn, d.target,
-        d.attempts, d.created_at, picked.due_at AS was_due
+        d.attempts, d.created_at, d.last_error, picked.due_at AS was_due
 )
 SELECT {columns}
 FROM claimed d JOIN events e ON e.id = d.event_ref
