@@ -266,6 +266,59 @@ def test_a_permission_whose_condition_eventyard_cannot_evaluate_lets_nobody_in(c
     assert refused["Entries"][0]["ErrorCode"] == "AccessDeniedException"
 
 
+def test_a_policy_may_allow_some_sources_and_deny_others_entry_by_entry(client_for, server):
+    """The User Guide's example policy (events:source and events:detail-type conditions), plus a Deny."""
+    owner, sender = new_account(), new_account()
+    receiver = client_for(owner)
+    receiver.create_event_bus(Name="central")
+    bus_arn = f"arn:aws:events:us-east-1:{owner}:event-bus/central"
+    principal = {"AWS": f"arn:aws:iam::{sender}:root"}
+    statements = [
+        {
+            "Sid": "WebStoreCrossAccountPublish",
+            "Effect": "Allow",
+            "Action": ["events:PutEvents"],
+            "Principal": principal,
+            "Resource": bus_arn,
+            "Condition": {
+                "ForAllValues:StringEquals": {"events:source": "com.exampleCorp.webStore"},
+                "StringLike": {"events:detail-type": "newOrder*"},
+            },
+        },
+        {
+            "Sid": "NoTestOrders",
+            "Effect": "Deny",
+            "Action": "events:*",
+            "Principal": "*",
+            "Resource": bus_arn,
+            "Condition": {"StringEquals": {"events:detail-type": "newOrderTest"}},
+        },
+    ]
+    receiver.put_permission(
+        EventBusName="central", Policy=json.dumps({"Version": "2012-10-17", "Statement": statements})
+    )
+    web = {"EventBusName": bus_arn, "Source": "com.exampleCorp.webStore"}
+    result = client_for(sender).put_events(
+        Entries=[
+            entry(**web, DetailType="newOrderCreated"),
+            entry(**web, DetailType="orderShipped"),
+            entry(EventBusName=bus_arn, Source="com.exampleCorp.other", DetailType="newOrderCreated"),
+            entry(**web, DetailType="newOrderTest"),
+        ]
+    )
+    accepted, *refused = result["Entries"]
+    assert result["FailedEntryCount"] == 3
+    assert events_on(server, accepted["EventId"])[bus_arn]["detail-type"] == "newOrderCreated"
+    assert [r["ErrorCode"] for r in refused] == ["AccessDeniedException"] * 3
+    assert refused[0]["ErrorMessage"].endswith(
+        "because no resource-based policy allows the events:PutEvents action"
+    )
+    assert refused[2]["ErrorMessage"] == (
+        f"User: arn:aws:iam::{sender}:root is not authorized to perform: events:PutEvents on resource: "
+        f"{bus_arn} with an explicit deny in a resource-based policy"
+    )
+
+
 def test_the_aws_cli_puts_events(server, account, tmp_path):
     import os
     import subprocess

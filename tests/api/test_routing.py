@@ -164,6 +164,38 @@ def test_cross_account_delivery_needs_the_receiving_bus_policy(client_for, serve
     assert copy["account"] == sender_account  # the event keeps the sender's account
 
 
+def test_a_receiving_bus_policy_may_name_the_forwarding_rules(client_for, server):
+    """aws:SourceArn is the forwarding rule (the User Guide's "send events from specific rules" example)."""
+    sender_account, receiver_account = new_account(), new_account()
+    sender, receiver = client_for(sender_account), client_for(receiver_account)
+    receiver.create_event_bus(Name="central")
+    central = bus_arn(receiver_account, "central")
+    forward(sender, "chosen", {"source": ["com.example.shop"]}, central)
+    forward(sender, "other", {"source": ["com.example.shop"]}, central)
+    statement = {
+        "Sid": "AllowSpecificRules",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{sender_account}:root"},
+        "Action": "events:PutEvents",
+        "Resource": central,
+        "Condition": {
+            "ArnEquals": {"aws:SourceArn": f"arn:aws:events:us-east-1:{sender_account}:rule/chosen"},
+            "StringEquals": {"aws:SourceAccount": sender_account},
+        },
+    }
+    receiver.put_permission(
+        EventBusName="central", Policy=json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+    )
+    event_id = put(sender)
+    assert settled(server, event_id, 2) == [
+        ("default", "chosen-t", "delivered"),
+        ("default", "other-t", "dropped"),
+    ]
+    other = next(d for d in deliveries_of(server, event_id)["deliveries"] if d["target_id"] == "other-t")
+    assert other["last_error"].startswith("NO_PERMISSIONS: ")
+    assert events_on(server, event_id)[central]["account"] == sender_account
+
+
 def test_events_from_another_account_are_not_forwarded_to_a_third(client_for, server):
     a, b, c = new_account(), new_account(), new_account()
     first, second, third = client_for(a), client_for(b), client_for(c)

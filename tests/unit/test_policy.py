@@ -1,4 +1,5 @@
-"""core.policy: the statements PutPermission writes, and whether a bus policy lets an account put events."""
+"""core.policy: the statements PutPermission writes, and what a bus policy says of a request: principal,
+action, resource and IAM's condition operators against the request context."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from eventyard.core import policy
 
 BUS = "arn:aws:events:us-east-1:111111111111:event-bus/default"
 SENDER = "222222222222"
+RULE = f"arn:aws:events:us-west-2:{SENDER}:rule/orders/forward"
 
 
 def document(*statements: dict[str, Any]) -> str:
@@ -19,6 +21,12 @@ def document(*statements: dict[str, Any]) -> str:
 
 def allow(principal: Any = "*", **extra: Any) -> dict[str, Any]:
     return {"Effect": "Allow", "Principal": principal, "Action": "events:PutEvents", "Resource": BUS, **extra}
+
+
+def put(condition: dict[str, Any], context: dict[str, Any] | None = None, effect: str = "Allow") -> Any:
+    """What a policy of one statement with `condition` says of SENDER putting events in `context`."""
+    statement = {**allow(), "Effect": effect, "Condition": condition}
+    return policy.decide(document(statement), SENDER, "events:PutEvents", context or {}, BUS)
 
 
 def test_the_statements_put_permission_writes():
@@ -36,30 +44,95 @@ def test_the_statements_put_permission_writes():
 def test_an_organization_condition_needs_that_organization():
     org = {"Type": "StringEquals", "Key": "aws:PrincipalOrgID", "Value": "o-1234567890"}
     text = document(policy.statement("s", BUS, "events:PutEvents", "*", org))
-    assert not policy.allows(text, SENDER, "events:PutEvents")
-    assert not policy.allows(text, SENDER, "events:PutEvents", org_id="o-other")
-    assert policy.allows(text, SENDER, "events:PutEvents", org_id="o-1234567890")
+    assert not policy.allows(text, SENDER, "events:PutEvents")  # an account outside any organization
+    assert not policy.allows(text, SENDER, "events:PutEvents", {"aws:PrincipalOrgID": "o-other"})
+    assert policy.allows(text, SENDER, "events:PutEvents", {"aws:PrincipalOrgID": "o-1234567890"})
+
+
+def test_the_user_guides_source_and_detail_type_example():
+    """eb-event-bus-example-policy-cross-account-custom-bus-source: only one source and detail type."""
+    condition = {
+        "ForAllValues:StringEquals": {"events:source": "com.exampleCorp.webStore"},
+        "StringEquals": {"events:detail-type": "newOrderCreated"},
+    }
+    web_store = {"events:source": "com.exampleCorp.webStore", "events:detail-type": "newOrderCreated"}
+    assert put(condition, web_store) == "Allow"
+    assert put(condition, {**web_store, "events:source": "com.exampleCorp.other"}) is None
+    assert put(condition, {**web_store, "events:detail-type": "newOrderCancelled"}) is None
+
+
+@pytest.mark.parametrize(
+    ("condition", "context", "holds"),
+    [
+        # Several values for a key: any of them. Keys are not case-sensitive; values are.
+        ({"StringEquals": {"events:source": ["a", "b"]}}, {"events:source": "b"}, True),
+        ({"StringEquals": {"Events:Source": "a"}}, {"events:source": "a"}, True),
+        ({"StringEquals": {"events:source": "a"}}, {"events:source": "A"}, False),
+        ({"StringEqualsIgnoreCase": {"events:source": "a"}}, {"events:source": "A"}, True),
+        ({"StringNotEquals": {"events:source": ["a", "b"]}}, {"events:source": "c"}, True),
+        ({"StringNotEquals": {"events:source": ["a", "b"]}}, {"events:source": "a"}, False),
+        ({"StringLike": {"events:source": "com.example.*"}}, {"events:source": "com.example.shop"}, True),
+        ({"StringLike": {"events:source": "com.example.?"}}, {"events:source": "com.example.ab"}, False),
+        ({"StringNotLike": {"events:source": "com.*"}}, {"events:source": "org.example"}, True),
+        ({"ArnLike": {"aws:SourceArn": "arn:aws:events:*:*:rule/orders/*"}}, {"aws:SourceArn": RULE}, True),
+        ({"ArnEquals": {"aws:SourceArn": RULE}}, {"aws:SourceArn": RULE}, True),
+        ({"ArnLike": {"aws:SourceArn": "arn:aws:events:*:*:rule/other/*"}}, {"aws:SourceArn": RULE}, False),
+        ({"ArnNotLike": {"aws:SourceArn": "arn:aws:events:*:*:rule/other/*"}}, {"aws:SourceArn": RULE}, True),
+        ({"StringEquals": {"aws:PrincipalAccount": SENDER}}, {}, True),  # always in the context
+        ({"ArnEquals": {"aws:PrincipalArn": f"arn:aws:iam::{SENDER}:root"}}, {}, True),
+        # A key missing from the context: a test fails, a negated one or ...IfExists holds; Null tells.
+        ({"StringEquals": {"aws:SourceArn": RULE}}, {}, False),
+        ({"StringNotEquals": {"aws:SourceArn": RULE}}, {}, True),
+        ({"StringEqualsIfExists": {"aws:SourceArn": RULE}}, {}, True),
+        ({"StringEqualsIfExists": {"aws:SourceArn": "x"}}, {"aws:SourceArn": RULE}, False),
+        ({"Null": {"aws:SourceArn": "true"}}, {}, True),
+        ({"Null": {"aws:SourceArn": "false"}}, {}, False),
+        ({"Null": {"aws:SourceArn": "false"}}, {"aws:SourceArn": RULE}, True),
+        ({"ForAllValues:StringEquals": {"aws:TagKeys": "a"}}, {}, True),
+        ({"ForAnyValue:StringEquals": {"aws:TagKeys": "a"}}, {}, False),
+        ({"ForAnyValue:StringEquals": {"aws:TagKeys": "a"}}, {"aws:TagKeys": ["b", "a"]}, True),
+        ({"ForAllValues:StringEquals": {"aws:TagKeys": "a"}}, {"aws:TagKeys": ["b", "a"]}, False),
+        ({"NumericLessThan": {"aws:MultiFactorAuthAge": "3600"}}, {}, False),
+        ({"Bool": {"aws:SecureTransport": True}}, {"aws:SecureTransport": "true"}, True),
+        # Every condition of a statement must hold.
+        (
+            {"StringEquals": {"events:source": "a"}, "StringLike": {"events:detail-type": "Order*"}},
+            {"events:source": "a", "events:detail-type": "Refund"},
+            False,
+        ),
+    ],
+)
+def test_conditions_as_iam_evaluates_them(condition, context, holds):
+    assert put(condition, context) == ("Allow" if holds else None)
+    assert put(condition, context, effect="Deny") == ("Deny" if holds else None)
 
 
 @pytest.mark.parametrize(
     "condition",
     [
-        {"StringLike": {"aws:PrincipalOrgID": "o-*"}},  # another operator
-        {"StringEquals": {"aws:SourceAccount": "999999999999"}},  # another key
-        {"StringEquals": {"events:source": "com.example.only"}},
-        {"StringEquals": {"aws:PrincipalOrgID": "o-1234567890"}, "Bool": {"aws:SecureTransport": "true"}},
+        {"StringEqualsFancy": {"events:source": "a"}},  # no such operator
+        {"ForEveryValue:StringEquals": {"events:source": "a"}},  # no such qualifier
+        {"ForAnyValue:Null": {"events:source": "true"}},
+        {"NumericEquals": {"events:source": "1"}},  # a value Eventyard does not compare
     ],
 )
-def test_an_allow_whose_condition_cannot_be_evaluated_lets_nobody_in(condition):
-    assert not policy.allows(document(allow(Condition=condition)), SENDER, "events:PutEvents", "o-1234567890")
+def test_a_condition_eventyard_cannot_evaluate_lets_nobody_in_and_still_denies(condition):
+    context = {"events:source": "a"}
+    assert put(condition, context) is None
+    assert put(condition, context, effect="Deny") == "Deny"
 
 
-def test_a_deny_whose_condition_cannot_be_evaluated_still_denies():
-    deny = {**allow(), "Effect": "Deny", "Condition": {"StringEquals": {"events:source": "com.example"}}}
-    assert policy.allows(document(allow()), SENDER, "events:PutEvents")
-    assert not policy.allows(document(allow(), deny), SENDER, "events:PutEvents")
+def test_an_explicit_deny_wins():
+    deny = {**allow(), "Effect": "Deny", "Condition": {"StringEquals": {"events:source": "blocked"}}}
+    text = document(allow(), deny)
+    assert policy.decide(text, SENDER, "events:PutEvents", {"events:source": "fine"}, BUS) == "Allow"
+    assert policy.decide(text, SENDER, "events:PutEvents", {"events:source": "blocked"}, BUS) == "Deny"
 
 
-def test_a_deny_for_another_organization_does_not_apply():
-    deny = {**allow(), "Effect": "Deny", "Condition": {"StringEquals": {"aws:PrincipalOrgID": "o-other"}}}
-    assert policy.allows(document(allow(), deny), SENDER, "events:PutEvents", org_id="o-mine")
+def test_a_statement_for_another_resource_does_not_apply():
+    other = BUS.replace("default", "other")
+    assert policy.decide(document(allow(Resource=other)), SENDER, "events:PutEvents", {}, BUS) is None
+    assert policy.decide(document(allow(Resource=[other, BUS])), SENDER, "events:PutEvents", {}, BUS)
+    wildcard = allow(Resource="arn:aws:events:us-east-1:111111111111:event-bus/*")
+    assert policy.decide(document(wildcard), SENDER, "events:PutEvents", {}, BUS) == "Allow"
+    assert policy.decide(document(allow(Resource="*")), SENDER, "events:PutEvents", {}, BUS) == "Allow"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
 
 import orjson
 
@@ -69,39 +71,146 @@ def _action_matches(actions: Any, action: str) -> bool:
     return any(pattern in ("*", "events:*", action) for pattern in _as_list(actions))
 
 
-def _condition_holds(operator: str, key: str, wanted: Any, org_id: str | None) -> bool | None:
-    """Whether one condition test holds, or None if Eventyard cannot evaluate it. The one it evaluates is
-    the test PutPermission writes: `StringEquals` on `aws:PrincipalOrgID`."""
-    if (operator, key) != ("StringEquals", "aws:PrincipalOrgID"):
+def _wildcard(pattern: str) -> re.Pattern[str]:
+    """IAM's `*` (any run of characters) and `?` (one character), case-sensitive."""
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern), re.S)
+
+
+def _like(value: str, pattern: str) -> bool:
+    return _wildcard(pattern).fullmatch(value) is not None
+
+
+def _arn_like(value: str, pattern: str) -> bool:
+    """ArnLike/ArnEquals: the six colon-separated parts are compared one by one, each with wildcards."""
+    parts, patterns = value.split(":", 5), pattern.split(":", 5)
+    return len(parts) == len(patterns) == 6 and all(map(_like, parts, patterns))
+
+
+# Operator (lower case) -> (test of one context value against one policy value, negated).
+_TESTS: dict[str, tuple[Callable[[str, str], bool] | None, bool]] = {
+    "stringequals": (str.__eq__, False),
+    "stringnotequals": (str.__eq__, True),
+    "stringequalsignorecase": (lambda v, w: v.casefold() == w.casefold(), False),
+    "stringnotequalsignorecase": (lambda v, w: v.casefold() == w.casefold(), True),
+    "stringlike": (_like, False),
+    "stringnotlike": (_like, True),
+    "arnequals": (_arn_like, False),
+    "arnlike": (_arn_like, False),
+    "arnnotequals": (_arn_like, True),
+    "arnnotlike": (_arn_like, True),
+    "bool": (lambda v, w: v.lower() == w.lower(), False),
+}
+# Known operators whose values Eventyard does not compare: no key it supplies holds a number, a date, an IP
+# address or binary data, so they only ever meet a missing key.
+_UNCOMPARED = re.compile(
+    r"(numeric|date)(not)?(equals|lessthan|lessthanequals|greaterthan|greaterthanequals)"
+    r"|(not)?ipaddress|binaryequals"
+)
+
+
+def _text(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _condition_holds(operator: str, key: str, wanted: Any, context: Mapping[str, list[str]]) -> bool | None:
+    """Whether one condition test holds in the request context, as IAM decides it, or None if Eventyard
+    cannot evaluate it (an unknown operator, or a value of a family it does not compare).
+
+    A key missing from the context fails a test, except a negated one (StringNotEquals, ...), an
+    `...IfExists` one and `ForAllValues:`; `Null` tests whether the key is missing. Several policy values
+    for a key mean any of them; `ForAllValues:`/`ForAnyValue:` apply the test to every/any context value.
+    """
+    name = operator.lower()
+    qualifier, _, name = name.rpartition(":")
+    if qualifier not in ("", "forallvalues", "foranyvalue"):
         return None
-    return org_id is not None and org_id in _as_list(wanted)
+    if_exists = name.endswith("ifexists")
+    name = name.removesuffix("ifexists")
+    values = context.get(key.lower())
+    wanted_values = [_text(w) for w in _as_list(wanted)]
+    if name == "null":
+        return None if qualifier else any((w.lower() == "true") == (values is None) for w in wanted_values)
+    if name in _TESTS:
+        test, negated = _TESTS[name]
+    elif _UNCOMPARED.fullmatch(name):
+        test, negated = None, "not" in name
+    else:
+        return None
+    if not values:
+        if qualifier:
+            return qualifier == "forallvalues"
+        return if_exists or negated
+    if test is None:
+        return None
+
+    def holds(value: str) -> bool:
+        return any(test(value, w) for w in wanted_values) != negated
+
+    if qualifier == "forallvalues":
+        return all(holds(v) for v in values)
+    if qualifier == "foranyvalue":
+        return any(holds(v) for v in values)
+    return all(holds(v) for v in values) if negated else any(holds(v) for v in values)
 
 
-def allows(policy: str | None, account: str, action: str, org_id: str | None = None) -> bool:
-    """Does the bus policy allow `account` to do `action` (e.g. events:PutEvents)? Deny wins.
+def allows(
+    policy: str | None,
+    account: str,
+    action: str,
+    context: Mapping[str, str | Sequence[str]] | None = None,
+    resource: str | None = None,
+) -> bool:
+    """Does the bus policy allow `account` to do `action` on `resource`? See `decide`."""
+    return decide(policy, account, action, context, resource) == "Allow"
 
-    A statement applies only if all its conditions hold. One that Eventyard cannot evaluate (another key or
-    operator) holds for a Deny and not for an Allow: such a policy never lets in more than it says.
+
+def decide(
+    policy: str | None,
+    account: str,
+    action: str,
+    context: Mapping[str, str | Sequence[str]] | None = None,
+    resource: str | None = None,
+) -> Literal["Allow", "Deny"] | None:
+    """What the bus policy says of `account` doing `action` (e.g. events:PutEvents) on `resource` (the bus
+    ARN; any Resource if None) in the request `context` (condition keys such as `events:source`,
+    `aws:SourceArn`, `aws:PrincipalOrgID`): "Deny" if a statement explicitly denies it (a Deny wins over
+    any Allow), "Allow" if one allows it, None if none applies.
+
+    A statement applies only if its principal, action and resource match and all its conditions hold. The
+    context always has `aws:PrincipalAccount` and `aws:PrincipalArn` (the account's root). A condition that
+    Eventyard cannot evaluate holds for a Deny and not for an Allow: a policy never lets in more than it says.
     """
     document = parse(policy)
     if document is None:
-        return False
+        return None
+    known: dict[str, list[str]] = {
+        "aws:principalaccount": [account],
+        "aws:principalarn": [f"arn:aws:iam::{account}:root"],
+    }
+    for key, value in (context or {}).items():
+        known[key.lower()] = [value] if isinstance(value, str) else list(value)
     allowed = False
     for item in statements(document):
         if not (
-            _principal_matches(item.get("Principal"), account) and _action_matches(item.get("Action"), action)
+            _principal_matches(item.get("Principal"), account)
+            and _action_matches(item.get("Action"), action)
+            and (resource is None or _resource_matches(item.get("Resource", "*"), resource))
         ):
             continue
         effect = item.get("Effect")
         outcomes = [
-            _condition_holds(operator, key, wanted, org_id)
+            _condition_holds(operator, key, wanted, known)
             for operator, tests in (item.get("Condition") or {}).items()
             for key, wanted in tests.items()
         ]
         if False in outcomes:
             continue
         if effect == "Deny":
-            return False
+            return "Deny"
         if effect == "Allow" and None not in outcomes:
             allowed = True
-    return allowed
+    return "Allow" if allowed else None
+
+
+def _resource_matches(resources: Any, resource: str) -> bool:
+    return any(r == "*" or _arn_like(resource, str(r)) for r in _as_list(resources))

@@ -60,7 +60,7 @@ async def describe_event_bus(ctx: Context, params: dict[str, Any]) -> dict[str, 
     async with ctx.store.transaction() as tx:
         bus = await common.get_bus(ctx, tx, account, region, name)
     if account != ctx.account and not policy.allows(
-        bus.get("Policy"), ctx.account, "events:DescribeEventBus"
+        bus.get("Policy"), ctx.account, "events:DescribeEventBus", resource=bus["Arn"]
     ):
         raise AwsError(
             "AccessDeniedException", f"Account {ctx.account} is not allowed to describe {bus['Arn']}."

@@ -21,11 +21,16 @@ NO_VALID_ENTRY = (
 )
 
 
-def _access_denied(account: str, bus_arn: str) -> EntryError:
+def _access_denied(account: str, bus_arn: str, explicit: bool = False) -> EntryError:
+    why = (
+        "with an explicit deny in a resource-based policy"
+        if explicit
+        else "because no resource-based policy allows the events:PutEvents action"
+    )
     return EntryError(
         "AccessDeniedException",
         f"User: arn:aws:iam::{account}:root is not authorized to perform: events:PutEvents on resource: "
-        f"{bus_arn} because no resource-based policy allows the events:PutEvents action",
+        f"{bus_arn} {why}",
     )
 
 
@@ -49,7 +54,7 @@ async def put_events(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     results: list[dict[str, str]] = []
     by_bus: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     now = ctx.clock.time()
-    denied: dict[tuple[str, str, str], bool] = {}
+    policies: dict[tuple[str, str, str], str | None] = {}  # other accounts' buses: their policies
     for entry in entries:
         checked = envelopes.check_entry(entry, refuse_aws_sources=True)
         if isinstance(checked, EntryError):
@@ -60,10 +65,19 @@ async def put_events(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         account, region, bus = common.resolve_bus(ctx, entry.get("EventBusName"))
         key = (account, region, bus)
         if account != ctx.account:
-            if key not in denied:
-                denied[key] = not await _allowed(ctx, account, region, bus)
-            if denied[key]:
-                results.append(_access_denied(ctx.account, arns.event_bus(region, account, bus)).result())
+            if key not in policies:
+                policies[key] = await _policy(ctx, account, region, bus)
+            bus_arn = arns.event_bus(region, account, bus)
+            # Each entry on its own: a policy may allow some sources or detail types and not others.
+            decision = policy.decide(
+                policies[key],
+                ctx.account,
+                "events:PutEvents",
+                {"events:source": entry["Source"], "events:detail-type": entry["DetailType"]},
+                bus_arn,
+            )
+            if decision != "Allow":
+                results.append(_access_denied(ctx.account, bus_arn, decision == "Deny").result())
                 continue
         event_id = ctx.runtime.event_ids()
         # The event keeps the sender's account, also on another account's bus.
@@ -91,9 +105,10 @@ async def put_events(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     return {"FailedEntryCount": failed, "Entries": results}
 
 
-async def _allowed(ctx: Context, account: str, region: str, bus: str) -> bool:
-    """Another account's bus takes the caller's events only if its resource policy allows events:PutEvents.
-    Read fresh, not from the route cache: PutPermission announces no rule change."""
+async def _policy(ctx: Context, account: str, region: str, bus: str) -> str | None:
+    """The resource policy of another account's bus (None if it has none, or there is no such bus): it takes
+    the caller's events only if that allows events:PutEvents. Read fresh, not from the route cache:
+    PutPermission announces no rule change."""
     async with ctx.store.transaction() as tx:
         doc = await tx.get(common.BUS, account, region, bus)
-    return doc is not None and policy.allows(doc.get("Policy"), ctx.account, "events:PutEvents")
+    return doc.get("Policy") if doc is not None else None

@@ -47,11 +47,22 @@ async def put_on_event_bus(runtime: Runtime, invocation: Invocation) -> None:
             )
         async with runtime.store.transaction() as tx:  # the policy as it is now, not as cached
             doc = await tx.get(ingest.BUS, account, region, bus)
-        if doc is None or not policy.allows(doc.get("Policy"), sender, "events:PutEvents"):
+        # What AWS's authorization sees: the forwarding rule (aws:SourceArn, aws:SourceAccount) and the event.
+        context = {
+            "aws:SourceArn": invocation.rule_arn,
+            "aws:SourceAccount": sender,
+            "events:source": str(event.get("source")),
+            "events:detail-type": str(event.get("detail-type")),
+        }
+        decision = (
+            policy.decide(doc.get("Policy"), sender, "events:PutEvents", context, doc["Arn"]) if doc else None
+        )
+        if decision != "Allow":
             raise DeliveryError(
                 "NO_PERMISSIONS",
-                f"Account {sender} is not allowed to put events on {target_arn}: its resource policy does not "
-                "allow events:PutEvents.",
+                f"Account {sender} is not allowed to put events on {target_arn}: its resource policy "
+                + ("denies" if decision == "Deny" else "does not allow")
+                + " events:PutEvents for this event and rule.",
                 retriable=False,
             )
     routes = await ingest.routes_for(runtime, account, region, bus)
