@@ -136,3 +136,15 @@ def test_a_statement_for_another_resource_does_not_apply():
     wildcard = allow(Resource="arn:aws:events:us-east-1:111111111111:event-bus/*")
     assert policy.decide(document(wildcard), SENDER, "events:PutEvents", {}, BUS) == "Allow"
     assert policy.decide(document(allow(Resource="*")), SENDER, "events:PutEvents", {}, BUS) == "Allow"
+
+
+def test_the_root_principal_is_in_the_partition_of_the_bus():
+    china = "arn:aws-cn:events:cn-north-1:111111111111:event-bus/default"
+    written = policy.statement("s", china, "events:PutEvents", SENDER)
+    assert written["Principal"] == {"AWS": f"arn:aws-cn:iam::{SENDER}:root"}
+    assert policy.decide(document(written), SENDER, "events:PutEvents", {}, china) == "Allow"
+    aws_root = allow(principal={"AWS": policy.root(SENDER)}, Resource=china)  # arn:aws:iam, not aws-cn
+    assert policy.decide(document(aws_root), SENDER, "events:PutEvents", {}, china) is None
+    condition = {"ArnEquals": {"aws:PrincipalArn": f"arn:aws-cn:iam::{SENDER}:root"}}
+    cn_statement = {**written, "Condition": condition}
+    assert policy.decide(document(cn_statement), SENDER, "events:PutEvents", {}, china) == "Allow"

@@ -18,7 +18,7 @@ def statement(
     result: dict[str, Any] = {
         "Sid": sid,
         "Effect": "Allow",
-        "Principal": "*" if principal == "*" else {"AWS": f"arn:aws:iam::{principal}:root"},
+        "Principal": "*" if principal == "*" else {"AWS": root(principal, _partition_of(bus_arn))},
         "Action": action,
         "Resource": bus_arn,
     }
@@ -56,14 +56,22 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _principal_matches(principal: Any, account: str) -> bool:
+def root(account: str, partition: str = "aws") -> str:
+    """The ARN of an account's root principal, which a policy may name for the whole account."""
+    return f"arn:{partition}:iam::{account}:root"
+
+
+def _partition_of(arn: str | None) -> str:
+    parts = (arn or "").split(":", 2)
+    return parts[1] if len(parts) > 2 and parts[0] == "arn" else "aws"
+
+
+def _principal_matches(principal: Any, account: str, partition: str) -> bool:
     if principal == "*":
         return True
     if isinstance(principal, dict):
         values = _as_list(principal.get("AWS", []))
-        return any(
-            value == "*" or value == account or value == f"arn:aws:iam::{account}:root" for value in values
-        )
+        return any(value in ("*", account, root(account, partition)) for value in values)
     return False
 
 
@@ -177,22 +185,24 @@ def decide(
     any Allow), "Allow" if one allows it, None if none applies.
 
     A statement applies only if its principal, action and resource match and all its conditions hold. The
-    context always has `aws:PrincipalAccount` and `aws:PrincipalArn` (the account's root). A condition that
+    context always has `aws:PrincipalAccount` and `aws:PrincipalArn` (the account's root, in the partition
+    of `resource`). A condition that
     Eventyard cannot evaluate holds for a Deny and not for an Allow: a policy never lets in more than it says.
     """
     document = parse(policy)
     if document is None:
         return None
+    partition = _partition_of(resource)
     known: dict[str, list[str]] = {
         "aws:principalaccount": [account],
-        "aws:principalarn": [f"arn:aws:iam::{account}:root"],
+        "aws:principalarn": [root(account, partition)],
     }
     for key, value in (context or {}).items():
         known[key.lower()] = [value] if isinstance(value, str) else list(value)
     allowed = False
     for item in statements(document):
         if not (
-            _principal_matches(item.get("Principal"), account)
+            _principal_matches(item.get("Principal"), account, partition)
             and _action_matches(item.get("Action"), action)
             and (resource is None or _resource_matches(item.get("Resource", "*"), resource))
         ):

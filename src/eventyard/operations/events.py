@@ -21,7 +21,7 @@ NO_VALID_ENTRY = (
 )
 
 
-def _access_denied(account: str, bus_arn: str, explicit: bool = False) -> EntryError:
+def _access_denied(account: str, region: str, bus_arn: str, explicit: bool = False) -> EntryError:
     why = (
         "with an explicit deny in a resource-based policy"
         if explicit
@@ -29,8 +29,8 @@ def _access_denied(account: str, bus_arn: str, explicit: bool = False) -> EntryE
     )
     return EntryError(
         "AccessDeniedException",
-        f"User: arn:aws:iam::{account}:root is not authorized to perform: events:PutEvents on resource: "
-        f"{bus_arn} {why}",
+        f"User: {policy.root(account, arns.partition(region))} is not authorized to perform: "
+        f"events:PutEvents on resource: {bus_arn} {why}",
     )
 
 
@@ -77,7 +77,7 @@ async def put_events(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
                 bus_arn,
             )
             if decision != "Allow":
-                results.append(_access_denied(ctx.account, bus_arn, decision == "Deny").result())
+                results.append(_access_denied(ctx.account, region, bus_arn, decision == "Deny").result())
                 continue
         event_id = ctx.runtime.event_ids()
         # The event keeps the sender's account, also on another account's bus.
