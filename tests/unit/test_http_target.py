@@ -39,6 +39,10 @@ def test_adapters_are_chosen_by_arn() -> None:
     assert (
         adapter_for("arn:aws:states:us-east-1:123456789012:stateMachine:m") is unsupported.unsupported_target
     )
+    # any partition, as long as it is the Region's
+    assert adapter_for("arn:aws-cn:sqs:cn-north-1:123456789012:orders") is sqs.send_to_queue
+    assert adapter_for("arn:aws-us-gov:events:us-gov-west-1:123456789012:event-bus/b") is not None
+    assert adapter_for("arn:aws:sqs:cn-north-1:123456789012:orders") is None
 
 
 def test_unsupported_targets_fail_without_retries() -> None:

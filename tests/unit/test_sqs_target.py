@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from eventyard.delivery import aws
 from eventyard.delivery.targets import DeliveryError
-from eventyard.delivery.targets.sqs import send_to_dead_letter_queue, send_to_queue
+from eventyard.delivery.targets.sqs import parse_queue_arn, send_to_dead_letter_queue, send_to_queue
 from tests.fixtures_aws import MotoServer, Receiver, Reply, receive_all
 from tests.support import free_port, new_account
 from tests.unit.target_world import invocation, world
@@ -22,6 +22,14 @@ def queue(moto: MotoServer, account: str, name: str, **attributes: str) -> tuple
     sqs = moto.sqs(account)
     url = sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
     return sqs, url, f"arn:aws:sqs:us-east-1:{account}:{name}"
+
+
+def test_a_queue_arn_is_in_the_partition_of_its_region() -> None:
+    assert parse_queue_arn("arn:aws-cn:sqs:cn-north-1:123456789012:q") == ("cn-north-1", "123456789012", "q")
+    for arn in ("arn:aws:sqs:cn-north-1:123456789012:q", "arn:aws-us-gov:sqs:us-east-1:123456789012:q"):
+        with pytest.raises(DeliveryError) as caught:
+            parse_queue_arn(arn)
+        assert (caught.value.code, caught.value.retriable) == ("NO_RESOURCE", False)
 
 
 def test_the_payload_becomes_the_message_body(moto_server: MotoServer) -> None:

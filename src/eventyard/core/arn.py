@@ -37,30 +37,53 @@ class Arn:
         return f"arn:{self.partition}:events:{self.region}:{self.account}:{self.resource}"
 
 
+def events(region: str, account: str, resource: str) -> str:
+    """An EventBridge ARN, in the partition of its Region."""
+    return str(Arn(partition(region), region, account, resource))
+
+
+def consistent(partition_name: str, region: str) -> bool:
+    """May an ARN in partition `partition_name` name `region`? Only if that is the Region's partition; an ARN
+    without a Region (IAM's, S3's) may be in any partition."""
+    return not region or partition_name == partition(region)
+
+
 def parse(text: str) -> Arn | None:
+    """An EventBridge ARN; None for any other text, or one whose partition is not its Region's."""
     found = _ARN.fullmatch(text)
     if found is None:
         return None
-    return Arn(*found.groups())
+    parsed = Arn(*found.groups())
+    return parsed if consistent(parsed.partition, parsed.region) else None
 
 
 # Any service's ARN, as a target's `Arn` must be: partition, service, Region and account (either may be
 # empty), and a resource without whitespace or control characters. (Loose on purpose: what each service
 # accepts is for its delivery to find out.)
-_ANY_ARN = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:\d*:[^\x00-\x20\x7f]+")
+_ANY_ARN = re.compile(r"arn:(aws[a-z-]*):([a-z0-9-]+):([a-z0-9-]*):(\d*):([^\x00-\x20\x7f]+)")
 # The names EventBridge lets callers create (the model's RuleName and EventBusName patterns): a name that
 # does not match was never created, whatever an ARN says.
 RULE_NAME = re.compile(r"[\.\-_A-Za-z0-9]+")
 BUS_NAME = re.compile(r"[/\.\-_A-Za-z0-9]+")
 
 
+def fields(text: str) -> tuple[str, str, str, str] | None:
+    """(service, region, account, resource) of an ARN of any service, in the form AWS accepts for a target;
+    None for any other text, or one whose partition is not its Region's."""
+    found = _ANY_ARN.fullmatch(text)
+    if found is None:
+        return None
+    partition_name, service, region, account, resource = found.groups()
+    return (service, region, account, resource) if consistent(partition_name, region) else None
+
+
 def well_formed(text: str) -> bool:
     """Is `text` an ARN of any service, in the form AWS accepts for a target?"""
-    return _ANY_ARN.fullmatch(text) is not None
+    return fields(text) is not None
 
 
 def event_bus(region: str, account: str, name: str) -> str:
-    return f"arn:aws:events:{region}:{account}:event-bus/{name}"
+    return events(region, account, f"event-bus/{name}")
 
 
 def parse_event_bus(text: str) -> tuple[str, str, str] | None:
@@ -74,7 +97,7 @@ def parse_event_bus(text: str) -> tuple[str, str, str] | None:
 def rule(region: str, account: str, bus: str, name: str) -> str:
     """`rule/<rule>` on the default bus, `rule/<bus>/<rule>` on any other."""
     path = name if bus == DEFAULT_BUS else f"{bus}/{name}"
-    return f"arn:aws:events:{region}:{account}:rule/{path}"
+    return events(region, account, f"rule/{path}")
 
 
 def rule_bus(rule_arn: str) -> str:
@@ -86,4 +109,4 @@ def rule_bus(rule_arn: str) -> str:
 
 def event_source(region: str, name: str) -> str:
     """Partner event sources have an empty account field."""
-    return f"arn:aws:events:{region}::event-source/{name}"
+    return events(region, "", f"event-source/{name}")

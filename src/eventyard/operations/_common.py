@@ -75,8 +75,9 @@ async def get_bus(ctx: Context, tx: Tx, account: str, region: str, name: str) ->
 
 
 def uid_arn(resource_type: str, region: str, account: str, name: str, uid: str) -> str:
-    """`arn:aws:events:<region>:<account>:<resource_type>/<name>/<uid>`: a connection or an API destination."""
-    return str(arns.Arn("aws", region, account, f"{resource_type}/{name}/{uid}"))
+    """`arn:<partition>:events:<region>:<account>:<resource_type>/<name>/<uid>`: a connection or an API
+    destination."""
+    return arns.events(region, account, f"{resource_type}/{name}/{uid}")
 
 
 def parse_uid_arn(arn: str, resource_type: str) -> tuple[str, str, str] | None:
@@ -85,7 +86,7 @@ def parse_uid_arn(arn: str, resource_type: str) -> tuple[str, str, str] | None:
     Not `arns.parse`, which takes a 12-digit account or none: these ARNs hold the caller's account, which is
     the configured default account, of any form, for a caller whose access key id is not an account."""
     parts = arn.split(":", 5)
-    if len(parts) != 6 or parts[2] != "events":
+    if len(parts) != 6 or parts[2] != "events" or not arns.consistent(parts[1], parts[3]):
         return None
     kind, *path = parts[5].split("/")
     if kind != resource_type or len(path) != 2:
@@ -108,8 +109,8 @@ def check_same_account(ctx: Context, account: str, region: str) -> None:
     if account != ctx.account or region != ctx.region:
         raise AwsError(
             "AccessDeniedException",
-            f"User: arn:aws:iam::{ctx.account}:root is not authorized to manage resources of account "
-            f"{account} in {region}.",
+            f"User: arn:{arns.partition(ctx.region)}:iam::{ctx.account}:root is not authorized to manage "
+            f"resources of account {account} in {region}.",
         )
 
 

@@ -14,6 +14,7 @@ import string
 from typing import Any
 from urllib.parse import urlsplit
 
+from eventyard.core import arn as arns
 from eventyard.errors import AwsError, already_exists, limit_exceeded, not_found, validation
 from eventyard.operations import _common as common
 from eventyard.operations.registry import operation
@@ -46,11 +47,12 @@ _TIMES = ("ConnectionArn", "ConnectionState", "CreationTime", "LastModifiedTime"
 def secret_arn(region: str, account: str, name: str, uid: str) -> str:
     """As Secrets Manager names EventBridge's secret: the name plus a dash and six random characters."""
     suffix = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(6))
-    return f"arn:aws:secretsmanager:{region}:{account}:secret:events!connection/{name}/{uid}-{suffix}"
+    resource = f"secret:events!connection/{name}/{uid}-{suffix}"
+    return f"arn:{arns.partition(region)}:secretsmanager:{region}:{account}:{resource}"
 
 
 def parse_connection_arn(arn: str) -> tuple[str, str, str] | None:
-    """(account, region, name) of `arn:aws:events:<region>:<account>:connection/<name>/<uuid>`."""
+    """(account, region, name) of `arn:<partition>:events:<region>:<account>:connection/<name>/<uuid>`."""
     return common.parse_uid_arn(arn, "connection")
 
 
@@ -161,7 +163,7 @@ def _describe_connectivity(doc: Doc, parameters: dict[str, Any]) -> dict[str, An
 
 def _association_arn(ctx: Context) -> str:
     return (
-        f"arn:aws:vpc-lattice:{ctx.region}:{ctx.account}:servicenetworkresourceassociation/"
+        f"arn:{arns.partition(ctx.region)}:vpc-lattice:{ctx.region}:{ctx.account}:servicenetworkresourceassociation/"
         f"snra-{secrets.token_hex(9)[:17]}"
     )
 

@@ -10,6 +10,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from eventyard.core import arn as arns
+
 if TYPE_CHECKING:
     from eventyard.runtime import Runtime
 
@@ -56,7 +58,7 @@ ADAPTERS: dict[tuple[str, str], Adapter] = {}
 
 
 def adapter(service: str, resource_prefix: str = "") -> Callable[[Adapter], Adapter]:
-    """Register an adapter for target ARNs `arn:aws:<service>:<region>:<account>:<resource_prefix>...`;
+    """Register an adapter for target ARNs `arn:<partition>:<service>:<region>:<account>:<resource_prefix>...`;
     service "*" is the fallback for every service no other adapter takes."""
 
     def register(fn: Adapter) -> Adapter:
@@ -67,10 +69,10 @@ def adapter(service: str, resource_prefix: str = "") -> Callable[[Adapter], Adap
 
 
 def adapter_for(target_arn: str) -> Adapter | None:
-    parts = target_arn.split(":", 5)
-    if len(parts) < 6:
+    parsed = arns.fields(target_arn)
+    if parsed is None:
         return None
-    service, resource = parts[2], parts[5]
+    service, _region, _account, resource = parsed
     best: tuple[int, Adapter] | None = None
     for (known_service, prefix), fn in ADAPTERS.items():
         if (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from eventyard.core import arn as arns
 from eventyard.delivery import aws
 from eventyard.delivery.targets import DeliveryError, Invocation, adapter
 
@@ -15,11 +16,12 @@ _QUEUE_GONE = "NO_RESOURCE"
 
 
 def parse_queue_arn(arn: str) -> tuple[str, str, str]:
-    """(region, account, queue name) of `arn:aws:sqs:<region>:<account>:<name>`."""
-    parts = arn.split(":")
-    if len(parts) != 6 or parts[2] != "sqs" or not parts[3] or not parts[4] or not parts[5]:
+    """(region, account, queue name) of `arn:<partition>:sqs:<region>:<account>:<name>`."""
+    parsed = arns.fields(arn)
+    if parsed is None or parsed[0] != "sqs" or not parsed[1] or not parsed[2] or ":" in parsed[3]:
         raise DeliveryError("NO_RESOURCE", f"{arn} is not the ARN of an SQS queue.", retriable=False)
-    return parts[3], parts[4], parts[5]
+    _service, region, account, name = parsed
+    return region, account, name
 
 
 async def queue_url(runtime: Runtime, arn: str) -> tuple[Any, str]:
