@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from eventyard.core import arn as arns
+from eventyard.core import policy
 from eventyard.errors import AwsError, not_found
 from eventyard.runtime import Context
 from eventyard.store.base import Doc, Tx
@@ -109,7 +110,7 @@ def check_same_account(ctx: Context, account: str, region: str) -> None:
     if account != ctx.account or region != ctx.region:
         raise AwsError(
             "AccessDeniedException",
-            f"User: arn:{arns.partition(ctx.region)}:iam::{ctx.account}:root is not authorized to manage "
+            f"User: {policy.root(ctx.account, arns.partition(ctx.region))} is not authorized to manage "
             f"resources of account {account} in {region}.",
         )
 
