@@ -6,16 +6,22 @@ import datetime as dt
 import json
 
 import httpx
+import orjson
 import pytest
 from botocore.exceptions import ClientError
 
 from tests.api.delivery_helpers import deliveries_of, entry, events_on
 from tests.api.helpers import error_of
-from tests.support import ServerProcess, new_account
+from tests.support import ServerProcess, api_destination, new_account
 
 SOURCE_REQUIRED = "Parameter Source is not valid. Reason: Source is a required argument."
 DETAIL_TYPE_REQUIRED = "Parameter DetailType is not valid. Reason: DetailType is a required argument."
 DETAIL_REQUIRED = "Parameter Detail is not valid. Reason: Detail is a required argument."
+
+
+def nested(levels: int) -> str:
+    """A Detail nested `levels` deep: objects, each the `a` of the one around it."""
+    return '{"a":' * (levels - 1) + '{"a":1}' + "}" * (levels - 1)
 
 
 def test_each_entry_gets_its_result_in_request_order(events):
@@ -48,7 +54,8 @@ def test_each_entry_gets_its_result_in_request_order(events):
         ({"Detail": "42"}, "MalformedDetail", "Detail is malformed."),
         ({"Detail": '{"n": 9223372036854775808}'}, "MalformedDetail", "Detail is malformed."),
         ({"Detail": '{"n": NaN}'}, "MalformedDetail", "Detail is malformed."),
-        ({"Detail": '{"a":' * 254 + "1" + "}" * 254}, "MalformedDetail", "Detail is malformed."),  # too deep
+        ({"Detail": nested(1001)}, "MalformedDetail", "Detail is malformed."),  # deeper than AWS reads
+        ({"Detail": nested(1025)}, "MalformedDetail", "Detail is malformed."),  # ... and than orjson reads
         ({"Source": "aws.events"}, "NotAuthorizedForSourceException", "Not authorized for the source."),
         (
             {"Source": "aws.partner/x.com/1/y"},
@@ -65,21 +72,42 @@ def test_entry_errors_name_aws_codes_and_messages(events, fields, code, message)
     assert "EventId" in result["Entries"][0]  # processing goes on around a failed entry
 
 
-def test_a_detail_nested_as_deep_as_the_envelope_allows_is_delivered(events, server, account):
+def test_a_detail_nested_as_deep_as_aws_reads_is_matched_stored_and_delivered(
+    events, server, account, receiver
+):
     events.create_event_bus(Name="deep-sink")
-    events.put_rule(Name="deep", EventPattern='{"source": ["com.example.shop"]}')
-    sink = f"arn:aws:events:us-east-1:{account}:event-bus/deep-sink"
-    events.put_targets(Rule="deep", Targets=[{"Id": "sink", "Arn": sink}])
-    detail = '{"a":' * 253 + "1" + "}" * 253
+    hook = api_destination(events, f"{receiver.url}/deep/{account}")
+    events.put_rule(
+        Name="deep",
+        EventPattern='{"source": ["com.example.shop"], "detail": {"order": [7]}}',
+    )
+    shaped = {"InputPathsMap": {"deep": "$.detail.a"}, "InputTemplate": '{"deep": <deep>}'}
+    events.put_targets(
+        Rule="deep",
+        Targets=[
+            {"Id": "event", "Arn": hook},
+            {"Id": "path", "Arn": hook, "InputPath": "$.detail.a"},
+            {"Id": "shaped", "Arn": hook, "InputTransformer": shaped},
+            {"Id": "sink", "Arn": f"arn:aws:events:us-east-1:{account}:event-bus/deep-sink"},
+        ],
+    )
+    detail = '{"order":7,"a":' + nested(999) + "}"  # 1,000 levels
     result = events.put_events(Entries=[{**entry(), "Detail": detail}])
     assert result["FailedEntryCount"] == 0
-    found = httpx.get(
-        f"{server.url}/_eventyard/deliveries", params={"event_id": result["Entries"][0]["EventId"]}
+    event_id = result["Entries"][0]["EventId"]
+
+    bodies = sorted(r.body.decode() for r in receiver.wait_for(f"/deep/{account}", 3))
+    assert bodies[0] == nested(999)  # InputPath
+    assert bodies[1] == '{"deep":' + nested(999) + "}"  # InputTransformer
+    assert bodies[2].startswith('{"version":"0","id":"' + event_id + '",')
+    assert bodies[2].endswith(',"detail":' + detail + "}")
+    # The test's own json module would not read so deep a document: orjson reads 1,024 levels.
+    found = orjson.loads(httpx.get(f"{server.url}/_eventyard/deliveries", params={"event_id": event_id}).text)
+    assert {d["target_id"]: d["state"] for d in found["deliveries"]} == dict.fromkeys(
+        ("event", "path", "shaped", "sink"), "delivered"
     )
-    [delivery] = found.json()["deliveries"]
-    assert (delivery["target_arn"], delivery["state"]) == (sink, "delivered")
-    stored = found.json()["events"][0]["event"]["detail"]
-    for _ in range(252):
+    stored = found["events"][0]["event"]["detail"]["a"]
+    for _ in range(998):
         stored = stored["a"]
     assert stored == {"a": 1}
 

@@ -64,3 +64,27 @@ def test_resources_may_be_left_out(events: Any) -> None:
     assert (
         events.test_event_pattern(EventPattern='{"source": ["s"]}', Event=json.dumps(event))["Result"] is True
     )
+
+
+def deep_event(levels: int) -> str:
+    """An event nested `levels` deep: its detail has `order` and, one level down, a chain of objects."""
+    chain = '{"a":' * (levels - 2) + "1" + "}" * (levels - 2)
+    return (
+        '{"id":"1","account":"111122223333","source":"s","time":"2024-01-01T00:00:00Z","region":"r",'
+        f'"detail-type":"d","detail":{{"order":7,"a":{chain}}}}}'
+    )
+
+
+def test_an_event_nested_as_deep_as_aws_reads_is_matched(events: Any) -> None:
+    event = deep_event(1000)  # the event is the first level: its detail the second
+    assert events.test_event_pattern(EventPattern='{"detail": {"order": [7]}}', Event=event)["Result"] is True
+    assert (
+        events.test_event_pattern(EventPattern='{"detail": {"order": [8]}}', Event=event)["Result"] is False
+    )
+
+
+@pytest.mark.parametrize("levels", [1001, 1025, 5000])
+def test_an_event_nested_deeper_than_aws_reads_is_refused(events: Any, levels: int) -> None:
+    with pytest.raises(ClientError) as refused:
+        events.test_event_pattern(EventPattern='{"detail": {"order": [7]}}', Event=deep_event(levels))
+    assert error_of(refused) == ("ValidationException", "Parameter Event is not valid.", 400)

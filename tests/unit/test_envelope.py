@@ -100,6 +100,26 @@ def test_valid_details_and_the_int64_range():
     assert env.check_entry(entry(Detail='{"a": 1, "a": 2}')) == {"a": 2}  # the last duplicate wins
 
 
+def nested(levels: int) -> str:
+    return '{"a":' * (levels - 1) + '{"a":"é"}' + "}" * (levels - 1)
+
+
+def test_a_detail_may_nest_as_deep_as_aws_reads_and_no_deeper():
+    assert isinstance(env.check_entry(entry(Detail=nested(env.MAX_DEPTH))), dict)
+    assert env.check_entry(entry(Detail=nested(env.MAX_DEPTH + 1))) == env.MALFORMED_DETAIL
+    # Brackets in strings are no levels.
+    assert isinstance(env.check_entry(entry(Detail='{"a":"' + "[" * 2000 + '"}')), dict)
+    wide = "{" + ",".join(f'"k{i}":{{"v":[1]}}' for i in range(1000)) + "}"  # many brackets, 3 levels
+    assert isinstance(env.check_entry(entry(Detail=wide)), dict)
+
+
+def test_event_json_writes_any_accepted_detail_compactly():
+    shallow = {"a": [1, 2.5, None, True], "b": "é\u2028"}
+    assert env.event_json(shallow) == '{"a":[1,2.5,null,true],"b":"é\u2028"}'
+    deep = env.check_entry(entry(Detail=nested(env.MAX_DEPTH)))
+    assert env.event_json({"detail": deep}) == '{"detail":' + nested(env.MAX_DEPTH) + "}"
+
+
 def test_partner_events_may_use_aws_partner_sources():
     partner = entry(Source="aws.partner/example.com/123/orders")
     assert env.check_entry(partner) == EntryError(

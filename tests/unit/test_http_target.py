@@ -137,6 +137,28 @@ def test_path_query_header_and_body_parameters_with_connection_values_winning(re
     assert request.json() == {"id": 1, "tenant": "acme"}
 
 
+def test_body_parameters_join_an_event_nested_as_deep_as_put_events_allows(receiver: Receiver) -> None:
+    chain = '{"a":' * 999 + "1" + "}" * 999  # a Detail 1,000 levels deep
+    event = '{"id":"1","detail":' + chain + "}"
+
+    async def scenario() -> None:
+        async with world() as w:
+            created = await w.connection(
+                "with-body",
+                "API_KEY",
+                {
+                    "ApiKeyAuthParameters": {"ApiKeyName": "x-api-key", "ApiKeyValue": "k"},
+                    "InvocationHttpParameters": {"BodyParameters": [{"Key": "tenant", "Value": "acme"}]},
+                },
+            )
+            arn = await w.destination("dest", created["ConnectionArn"], f"{receiver.url}/deep")
+            await http_target.invoke_api_destination(w.runtime, invocation(arn, event))
+
+    asyncio.run(scenario())
+    (request,) = receiver.wait_for("/deep", 1)
+    assert request.body.decode() == event[:-1] + ',"tenant":"acme"}'
+
+
 @pytest.mark.parametrize(
     ("auth_type", "auth", "header", "value"),
     [

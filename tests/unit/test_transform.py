@@ -11,6 +11,7 @@ import json
 import string
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -103,6 +104,14 @@ def test_whole_event_as_compact_json() -> None:
     assert list(json.loads(out)) == list(UG_EVENT)  # key order kept
     assert " " not in out.replace("EC2 Instance State-change Notification", "")
     assert out.startswith('{"version":"0","id":"7bf73129')
+
+
+def test_an_event_nested_as_deep_as_put_events_allows_is_shaped() -> None:
+    chain = '{"a":' * 998 + '"Zoë"' + "}" * 998
+    event = {**UG_EVENT, "detail": {"order": 7, "a": orjson.loads(chain)}}  # 1,000 levels, the event 1,001
+    assert deliver({"InputPath": "$.detail.a"}, event) == chain
+    assert transform('{"deep": <deep>}', {"deep": "$.detail.a"}, event) == '{"deep":' + chain + "}"
+    assert deliver({}, event).endswith('"detail":{"order":7,"a":' + chain + "}}")
 
 
 def test_whole_event_keeps_non_ascii_and_big_numbers() -> None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import math
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +22,10 @@ import orjson
 CLASSIC_MAX_ENTRY_SIZE = 256 * 1024
 DEFAULT_MAX_ENTRY_SIZE = 1024 * 1024  # AWS raised the PutEvents payload limit to 1 MiB in January 2026
 TIME_BYTES = 14  # what a Time value counts for, whatever its text
+# How deep JSON may nest: AWS reads events with Jackson, whose limit (StreamReadConstraints) is 1,000 levels,
+# as PutEvents' API reference says. orjson reads 1,024 (a Detail nested deeper is not JSON to it).
+MAX_DEPTH = 1000
+_DEEP_RECURSION_LIMIT = 3 * MAX_DEPTH  # the event one level deeper than its Detail, and the stack below it
 
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
@@ -77,7 +83,7 @@ def check_entry(entry: Mapping[str, Any], *, refuse_aws_sources: bool = True) ->
 
     Checked in AWS's order: Source, DetailType, Detail present (an empty string counts as missing); then the
     source (customers may not use the `aws.` namespace); then Detail must be a JSON object whose integers fit
-    in 64 bits.
+    in 64 bits, nested at most MAX_DEPTH levels.
     """
     source = entry.get("Source")
     if not source:
@@ -97,23 +103,43 @@ def check_entry(entry: Mapping[str, Any], *, refuse_aws_sources: bool = True) ->
         return MALFORMED_DETAIL
     if _LONG_NUMBER.search(text) and not _int64_only(text):
         return MALFORMED_DETAIL
-    if text.count("{") + text.count("[") > _SHALLOW and _too_deep(detail):
+    if text.count("{") + text.count("[") > MAX_DEPTH and too_deep(detail):  # fewer brackets, fewer levels
         return MALFORMED_DETAIL
     return detail
 
 
-# orjson reads JSON nested up to 1,024 levels but writes at most 254, and the envelope is written out again:
-# a Detail nested deeper is refused as malformed. Only a text with that many brackets can be, and only such
-# a text is written out here to find out.
-_SHALLOW = 253
-
-
-def _too_deep(detail: dict[str, Any]) -> bool:
+def too_deep(document: Any) -> bool:
+    """Whether parsed JSON is nested deeper than MAX_DEPTH levels (each object or array is one, the outermost
+    included: Jackson's count of unclosed objects and arrays)."""
     try:
-        orjson.dumps({"detail": detail})  # nested one level deeper inside the envelope
+        orjson.dumps(document)  # in C, and orjson writes documents nested at most 254 levels
+        return False
     except orjson.JSONEncodeError:
-        return True
+        pass
+    stack = [(document, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, dict | list):
+                stack.append((child, depth + 1))
     return False
+
+
+def event_json(value: Any) -> str:
+    """An event (or a part of one, or a document built from one) as compact JSON, as Eventyard stores and
+    delivers events: orjson's text, or, for a document nested deeper than orjson writes (254 levels; a
+    Detail may have MAX_DEPTH), the standard library's, alike (compact, non-ASCII characters as they are)."""
+    try:
+        return orjson.dumps(value).decode()
+    except orjson.JSONEncodeError as error:
+        if str(error) != "Recursion limit reached":
+            raise
+    # The C encoder counts each level against the recursion limit, on top of the frames already on the stack.
+    if sys.getrecursionlimit() < _DEEP_RECURSION_LIMIT:
+        sys.setrecursionlimit(_DEEP_RECURSION_LIMIT)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _int64_only(text: str) -> bool:

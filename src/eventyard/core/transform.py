@@ -53,6 +53,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Final
 
+from eventyard.core.envelope import event_json
 from eventyard.core.patterns.jsonlex import source_location
 from eventyard.errors import AwsError
 
@@ -80,10 +81,6 @@ def _validation(message: str) -> AwsError:
 
 def _for_target(target_id: str | None) -> str:
     return "" if target_id is None else f" for target {target_id}"
-
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 class _Missing:
@@ -296,8 +293,8 @@ def _render(value: Any, bare: bool) -> str:
     if value is MISSING:
         return '""' if bare else ""
     if bare:
-        return _dumps(value)
-    return value if isinstance(value, str) else _dumps(value)
+        return event_json(value)
+    return value if isinstance(value, str) else event_json(value)
 
 
 # Key order of <aws.events.event> as recorded from AWS; detail-type is renamed detailType there.
@@ -379,13 +376,13 @@ def target_input(
     input_path = target.get("InputPath")
     if input_path is not None:
         value = compile_path(input_path).find(event)
-        return "" if value is MISSING else _dumps(value)
+        return "" if value is MISSING else event_json(value)
     transformer = target.get("InputTransformer")
     if transformer is not None:
         return render_transformer(
             transformer, event, rule_arn=rule_arn, rule_name=rule_name, ingestion_time=ingestion_time
         )
-    return _dumps(event)
+    return event_json(event)
 
 
 # ----------------------------------------------------------------------------------------------- validation

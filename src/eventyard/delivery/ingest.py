@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from eventyard.core import arn as arns
+from eventyard.core.envelope import event_json
 from eventyard.delivery import metrics
 from eventyard.store.outbox import (
     IN_FLIGHT,
@@ -322,8 +323,7 @@ async def publish_all(runtime: Runtime, publications: Sequence[Publication]) -> 
         created = 0
         # (bus, event, its JSON, rules it went through): the publication's events, then bus-to-bus copies.
         work: deque[tuple[BusRoutes, dict[str, Any], str, tuple[str, ...]]] = deque(
-            (routes, envelope, orjson.dumps(envelope).decode(), publication.via)
-            for envelope in publication.envelopes
+            (routes, envelope, event_json(envelope), publication.via) for envelope in publication.envelopes
         )
         first = len(work)
         while work:

@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from eventyard.core.envelope import too_deep
 from eventyard.core.patterns.numbers import JsonFloat, number_text
 
 Membership = tuple[tuple[int, int], ...]  # (array id, element index), in increasing array id
@@ -34,7 +35,8 @@ def load_event(text: str | bytes | bytearray) -> Any:
     """Parse event JSON keeping each float's text (as JsonFloat); ValueError if it is not JSON.
 
     NaN and Infinity are refused, as Jackson refuses them. Events nested deeper than Python's json module
-    can follow (PutEvents allows 1000 levels) are read with orjson instead, without the float texts.
+    can follow (about 1000 levels, less the stack in use) are read with orjson instead, without the float
+    texts.
     """
     try:
         return json.loads(text, parse_float=JsonFloat, parse_constant=_refuse_constant)
@@ -50,12 +52,15 @@ def validate_test_event(event_text: str | bytes) -> dict[str, Any]:
 
     AWS's API reference lists id, account, source, time, region, resources and detail-type as mandatory, but
     AWS accepts events without ``resources`` (most conformance events lack it); the other six are required.
+    Like any JSON AWS reads, the event may nest MAX_DEPTH levels (itself the first: its detail one fewer).
     """
     try:
         event = load_event(event_text)
     except (ValueError, TypeError, RecursionError):
         raise ValueError(INVALID_EVENT) from None
     if not isinstance(event, dict) or any(name not in event for name in TEST_EVENT_FIELDS):
+        raise ValueError(INVALID_EVENT)
+    if too_deep(event):
         raise ValueError(INVALID_EVENT)
     return event
 

@@ -20,6 +20,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import httpx
 import orjson
 
+from eventyard.core.envelope import event_json
 from eventyard.delivery.targets import Delayed, DeliveryError, Invocation, adapter
 from eventyard.operations.api_destinations import DEFAULT_RATE_LIMIT, api_destination_by_arn
 from eventyard.operations.connections import (
@@ -417,7 +418,7 @@ def build_request(
             document = None
         if isinstance(document, dict):
             document.update(extra)
-            body = orjson.dumps(document).decode()
+            body = event_json(document)
     method = destination["HttpMethod"]
     request: dict[str, Any] = {"method": method, "url": url, "headers": headers}
     if query:
