@@ -19,6 +19,7 @@ def _partitions() -> RuleSetStandardLibrary:
     return RuleSetStandardLibrary(create_loader().load_data("partitions"))
 
 
+@functools.lru_cache(maxsize=64)  # on every ARN formed or read; bounded, as Regions come from callers
 def partition(region: str) -> str:
     """The partition of `region` ("aws-cn" for cn-north-1, "aws-us-gov" for us-gov-west-1, ...), as botocore's
     endpoint rules find it (`aws.partition`: the partition listing the Region or whose `regionRegex` it
@@ -39,7 +40,7 @@ class Arn:
 
 def events(region: str, account: str, resource: str) -> str:
     """An EventBridge ARN, in the partition of its Region."""
-    return str(Arn(partition(region), region, account, resource))
+    return f"arn:{partition(region)}:events:{region}:{account}:{resource}"
 
 
 def consistent(partition_name: str, region: str) -> bool:
