@@ -98,7 +98,9 @@ def test_managing_another_accounts_bus_names_the_caller_in_the_partition(client_
     account, other = new_account(), new_account()
     events = client_for(account, region=region)
     theirs = f"arn:{partition}:events:{region}:{other}:event-bus/default"
-    code, message, status = refused(events.put_rule, Name="r", EventBusName=theirs, EventPattern="{}")
+    code, message, status = refused(
+        events.put_rule, Name="r", EventBusName=theirs, EventPattern='{"source": ["a"]}'
+    )
     assert (code, status) == ("AccessDeniedException", 400)
     assert message.startswith(f"User: arn:{partition}:iam::{account}:root is not authorized")
 

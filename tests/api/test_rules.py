@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.api.delivery_helpers import entry, states
 from tests.api.helpers import error_of, pages_of
+from tests.support import new_account
 
 PATTERN = '{"source": ["com.example.orders"]}'
 
@@ -212,8 +216,8 @@ def test_rule_limit_per_bus(events):
 
 
 def test_another_accounts_rules_are_neither_read_nor_changed(client_for):
-    """Managing rules on another account's bus needs that account's permission, which Eventyard does not
-    grant: every rule and target operation by bus ARN answers AccessDeniedException, reads included."""
+    """Managing rules on another account's bus needs its bus policy to allow it; without one, every rule and
+    target operation by bus ARN answers AccessDeniedException, reads included."""
     owner, other = client_for(), client_for()
     owner.create_event_bus(Name="shop")
     bus_arn = owner.describe_event_bus(Name="shop")["Arn"]
@@ -236,3 +240,77 @@ def test_another_accounts_rules_are_neither_read_nor_changed(client_for):
         assert error_of(excinfo)[::2] == ("AccessDeniedException", 400)
     assert owner.describe_rule(Name="r", EventBusName="shop")["State"] == "ENABLED"
     assert [t["Id"] for t in owner.list_targets_by_rule(Rule="r", EventBusName="shop")["Targets"]] == ["t"]
+
+
+def test_a_bus_policy_lets_another_account_manage_the_rules_it_creates(client_for, server):
+    """The User Guide's "restrict updates" example: account B may create rules on A's central bus for one
+    source, and change only the rules it created (events:creatorAccount is ${aws:PrincipalAccount})."""
+    a, b, c = new_account(), new_account(), new_account()
+    owner, manager, stranger = client_for(a), client_for(b), client_for(c)
+    owner.create_event_bus(Name="central")
+    owner.create_event_bus(Name="archive")
+    bus_arn = f"arn:aws:events:us-east-1:{a}:event-bus/central"
+    statement = {
+        "Sid": "InvoiceProcessingRuleCreation",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{b}:root"},
+        "Action": [
+            "events:PutRule", "events:DeleteRule", "events:DescribeRule", "events:DisableRule",
+            "events:EnableRule", "events:PutTargets", "events:RemoveTargets",
+        ],
+        "Resource": f"arn:aws:events:us-east-1:{a}:rule/central/*",
+        "Condition": {
+            "StringEqualsIfExists": {
+                "events:creatorAccount": "${aws:PrincipalAccount}",
+                "events:source": "com.exampleCorp.webStore",
+            }
+        },
+    }  # fmt: skip
+    owner.put_permission(
+        EventBusName="central", Policy=json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+    )
+    web_store = '{"source": ["com.exampleCorp.webStore"]}'
+
+    created = manager.put_rule(
+        Name="invoices", EventBusName=bus_arn, EventPattern=web_store, Tags=[{"Key": "team", "Value": "b"}]
+    )
+    rule_arn = f"arn:aws:events:us-east-1:{a}:rule/central/invoices"
+    assert created["RuleArn"] == rule_arn  # the bus owner's rule, created by B
+    assert manager.describe_rule(Name="invoices", EventBusName=bus_arn)["CreatedBy"] == b
+    assert owner.describe_rule(Name="invoices", EventBusName="central")["CreatedBy"] == b
+    assert owner.list_tags_for_resource(ResourceARN=rule_arn)["Tags"] == [{"Key": "team", "Value": "b"}]
+    archive = f"arn:aws:events:us-east-1:{a}:event-bus/archive"
+    manager.put_targets(Rule="invoices", EventBusName=bus_arn, Targets=[{"Id": "keep", "Arn": archive}])
+    manager.disable_rule(Name="invoices", EventBusName=bus_arn)
+    manager.enable_rule(Name="invoices", EventBusName=bus_arn)
+
+    # The rule works on A's bus like A's own.
+    put = owner.put_events(Entries=[entry(EventBusName="central", Source="com.exampleCorp.webStore")])
+    assert states(server, put["Entries"][0]["EventId"]) == [("central", "keep", "delivered")]
+
+    def denied(call, **params) -> str:
+        with pytest.raises(ClientError) as excinfo:
+            call(**params)
+        code, message, status = error_of(excinfo)
+        assert (code, status) == ("AccessDeniedException", 400)
+        return message
+
+    # Another source, A's own rule, a read the policy does not grant, a third account: refused.
+    message = denied(manager.put_rule, Name="other", EventBusName=bus_arn, EventPattern='{"source": ["x"]}')
+    assert message == (
+        f"User: arn:aws:iam::{b}:root is not authorized to perform: events:PutRule on resource: "
+        f"arn:aws:events:us-east-1:{a}:rule/central/other because no resource-based policy allows the "
+        "events:PutRule action"
+    )
+    owner.put_rule(Name="a-owns", EventBusName="central", EventPattern=web_store)
+    denied(manager.disable_rule, Name="a-owns", EventBusName=bus_arn)
+    denied(manager.put_rule, Name="a-owns", EventBusName=bus_arn, EventPattern=web_store)
+    denied(manager.list_rules, EventBusName=bus_arn)
+    denied(manager.list_targets_by_rule, Rule="invoices", EventBusName=bus_arn)
+    denied(manager.tag_resource, ResourceARN=rule_arn, Tags=[{"Key": "k", "Value": "v"}])
+    denied(stranger.describe_rule, Name="invoices", EventBusName=bus_arn)
+    assert owner.describe_rule(Name="a-owns", EventBusName="central")["State"] == "ENABLED"
+
+    manager.remove_targets(Rule="invoices", EventBusName=bus_arn, Ids=["keep"])
+    manager.delete_rule(Name="invoices", EventBusName=bus_arn)
+    assert [r["Name"] for r in owner.list_rules(EventBusName="central")["Rules"]] == ["a-owns"]

@@ -148,3 +148,16 @@ def test_the_root_principal_is_in_the_partition_of_the_bus():
     condition = {"ArnEquals": {"aws:PrincipalArn": f"arn:aws-cn:iam::{SENDER}:root"}}
     cn_statement = {**written, "Condition": condition}
     assert policy.decide(document(cn_statement), SENDER, "events:PutEvents", {}, china) == "Allow"
+
+
+@pytest.mark.parametrize(
+    ("value", "context", "holds"),
+    [
+        ("${aws:PrincipalAccount}", {"events:creatorAccount": SENDER}, True),
+        ("${aws:PrincipalAccount}", {"events:creatorAccount": "333333333333"}, False),
+        ("${aws:SourceAccount}", {"events:creatorAccount": SENDER}, False),  # not in the context
+        ("cost-${$}", {"events:creatorAccount": "cost-$"}, True),
+    ],
+)
+def test_policy_variables_are_replaced_from_the_context(value, context, holds):
+    assert put({"StringEquals": {"events:creatorAccount": value}}, context) == ("Allow" if holds else None)

@@ -120,6 +120,33 @@ def _text(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
+_VARIABLE = re.compile(r"\$\{([^}]*)\}")
+_LITERALS = {"*": "*", "?": "?", "$": "$"}
+
+
+def _substitute(value: str, context: Mapping[str, list[str]]) -> str | None:
+    """`value` with its policy variables (`${aws:PrincipalAccount}`, and `${*}`, `${?}`, `${$}` for those
+    characters) replaced from the context; None if one names a key the context lacks or holds several
+    values for: such a value matches nothing."""
+    if "${" not in value:
+        return value
+    missing = False
+
+    def replace(found: re.Match[str]) -> str:
+        nonlocal missing
+        name = found.group(1)
+        if name in _LITERALS:
+            return _LITERALS[name]
+        values = context.get(name.lower())
+        if not values or len(values) != 1:
+            missing = True
+            return ""
+        return values[0]
+
+    result = _VARIABLE.sub(replace, value)
+    return None if missing else result
+
+
 def _condition_holds(operator: str, key: str, wanted: Any, context: Mapping[str, list[str]]) -> bool | None:
     """Whether one condition test holds in the request context, as IAM decides it, or None if Eventyard
     cannot evaluate it (an unknown operator, or a value of a family it does not compare).
@@ -135,7 +162,7 @@ def _condition_holds(operator: str, key: str, wanted: Any, context: Mapping[str,
     if_exists = name.endswith("ifexists")
     name = name.removesuffix("ifexists")
     values = context.get(key.lower())
-    wanted_values = [_text(w) for w in _as_list(wanted)]
+    wanted_values = [w for w in (_substitute(_text(w), context) for w in _as_list(wanted)) if w is not None]
     if name == "null":
         return None if qualifier else any((w.lower() == "true") == (values is None) for w in wanted_values)
     if name in _TESTS:

@@ -106,12 +106,44 @@ async def get_by_uid_arn(tx: Tx, kind: str, resource_type: str, arn_member: str,
 
 
 def check_same_account(ctx: Context, account: str, region: str) -> None:
-    """Cross-account management of another account's resources is not supported; say so clearly."""
+    """Resources of another account or Region that no bus policy can open (tags): refused, clearly."""
     if account != ctx.account or region != ctx.region:
         raise AwsError(
             "AccessDeniedException",
             f"User: {policy.root(ctx.account, arns.partition(ctx.region))} is not authorized to manage "
             f"resources of account {account} in {region}.",
+        )
+
+
+async def authorize(
+    ctx: Context,
+    tx: Tx,
+    bus: tuple[str, str, str],
+    action: str,
+    resource: str,
+    context: dict[str, str | list[str]] | None = None,
+) -> None:
+    """The caller may do `action` (e.g. events:PutRule) on `resource` (a rule's ARN, or the bus's) of the
+    event bus `bus` (account, region, name): always on its own; on another account's bus of its Region only
+    if that bus's resource policy allows it, as AWS lets accounts manage rules on a central bus. `context`
+    holds the request's condition keys (events:creatorAccount, events:source, events:TargetArn, ...)."""
+    account, region, name = bus
+    if (account, region) == (ctx.account, ctx.region):
+        return
+    if region != ctx.region:  # no bus policy reaches into another Region
+        check_same_account(ctx, account, region)
+    doc = await tx.get(BUS, account, region, name)
+    decision = policy.decide(doc.get("Policy") if doc else None, ctx.account, action, context, resource)
+    if decision != "Allow":
+        why = (
+            "with an explicit deny in a resource-based policy"
+            if decision == "Deny"
+            else f"because no resource-based policy allows the {action} action"
+        )
+        raise AwsError(
+            "AccessDeniedException",
+            f"User: {policy.root(ctx.account, arns.partition(region))} is not authorized to perform: {action} "
+            f"on resource: {resource} {why}",
         )
 
 
@@ -155,16 +187,24 @@ def tag_list(tags: dict[str, str]) -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in tags.items()]
 
 
+def _owner(ctx: Context, resource_arn: str) -> tuple[str, str]:
+    """(account, region) that keeps a resource's tags: its owner's, which another account's PutRule on a
+    shared bus is not."""
+    parsed = arns.parse(resource_arn)
+    return (parsed.account, parsed.region) if parsed and parsed.account else (ctx.account, ctx.region)
+
+
 async def set_tags(tx: Tx, ctx: Context, resource_arn: str, tags: list[dict[str, str]] | None) -> None:
     if not tags:
         return
-    current = await tx.get(TAGS, ctx.account, ctx.region, resource_arn) or {"Tags": {}}
+    account, region = _owner(ctx, resource_arn)
+    current = await tx.get(TAGS, account, region, resource_arn) or {"Tags": {}}
     for tag in tags:
         current["Tags"][tag["Key"]] = tag["Value"]
     if len(current["Tags"]) > 50:
         raise AwsError("LimitExceededException", "A resource can have at most 50 tags.")
-    await tx.put(TAGS, ctx.account, ctx.region, resource_arn, current)
+    await tx.put(TAGS, account, region, resource_arn, current)
 
 
 async def drop_tags(tx: Tx, ctx: Context, resource_arn: str) -> None:
-    await tx.delete(TAGS, ctx.account, ctx.region, resource_arn)
+    await tx.delete(TAGS, *_owner(ctx, resource_arn), resource_arn)

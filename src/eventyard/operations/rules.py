@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from eventyard.core import arn as arns
 from eventyard.core.schedule import validate_schedule_expression
 from eventyard.errors import AwsError, limit_exceeded, not_found, validation
@@ -39,6 +41,44 @@ async def get_rule(ctx: Context, tx: Tx, account: str, region: str, bus: str, na
     return rule
 
 
+async def authorize_rule(
+    ctx: Context,
+    tx: Tx,
+    account: str,
+    region: str,
+    bus: str,
+    name: str,
+    action: str,
+    context: dict[str, str | list[str]] | None = None,
+) -> None:
+    """`common.authorize` for a rule, its ARN the resource: on another account's bus, that bus's policy must
+    allow `action`. `events:creatorAccount` is the account that created the rule (absent for a new one)."""
+    if (account, region) == (ctx.account, ctx.region):
+        return
+    keys = dict(context or {})
+    rule = await tx.get(RULE, account, region, name, parent=bus)
+    if rule is not None and rule.get("CreatedBy"):
+        keys["events:creatorAccount"] = rule["CreatedBy"]
+    await common.authorize(
+        ctx, tx, (account, region, bus), action, arns.rule(region, account, bus, name), keys
+    )
+
+
+def pattern_keys(pattern: str | None) -> dict[str, str | list[str]]:
+    """`events:source` and `events:detail-type` of a rule's pattern for a bus policy's conditions: the values
+    it matches (a matcher other than a plain string as its JSON text, which no condition value equals)."""
+    try:
+        document = orjson.loads(pattern) if pattern else None
+    except orjson.JSONDecodeError:
+        return {}
+    keys: dict[str, str | list[str]] = {}
+    for field in ("source", "detail-type"):
+        values = document.get(field) if isinstance(document, dict) else None
+        if isinstance(values, list):
+            keys[f"events:{field}"] = [v if isinstance(v, str) else orjson.dumps(v).decode() for v in values]
+    return keys
+
+
 def check_managed(rule: Doc, force: bool = False) -> None:
     if rule.get("ManagedBy") and not force:
         raise AwsError(
@@ -59,7 +99,6 @@ async def put_rule(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     if pattern is None and schedule is None:
         raise validation("Parameter(s) EventPattern or ScheduleExpression must be specified.")
     account, region, bus_name = common.resolve_bus(ctx, params.get("EventBusName"))
-    common.check_same_account(ctx, account, region)
     if pattern is not None:
         check_event_pattern(pattern)
     if schedule is not None:
@@ -68,6 +107,9 @@ async def put_rule(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
         validate_schedule_expression(schedule)
     state = params.get("State", "ENABLED")
     async with ctx.store.transaction() as tx:
+        await authorize_rule(
+            ctx, tx, account, region, bus_name, name, "events:PutRule", pattern_keys(pattern)
+        )
         bus = await common.get_bus(ctx, tx, account, region, bus_name)
         if state == "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS" and bus.get("EventSourceName"):
             raise validation(
@@ -103,8 +145,8 @@ async def put_rule(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 @operation("DescribeRule")
 async def describe_rule(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     account, region, bus_name = common.resolve_bus(ctx, params.get("EventBusName"))
-    common.check_same_account(ctx, account, region)
     async with ctx.store.transaction() as tx:
+        await authorize_rule(ctx, tx, account, region, bus_name, params["Name"], "events:DescribeRule")
         rule = await get_rule(ctx, tx, account, region, bus_name, params["Name"])
     return rule_view(rule)
 
@@ -112,10 +154,11 @@ async def describe_rule(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 @operation("ListRules")
 async def list_rules(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     account, region, bus_name = common.resolve_bus(ctx, params.get("EventBusName"))
-    common.check_same_account(ctx, account, region)
     after = common.decode_token(ctx, "ListRules", params.get("NextToken"))
     limit = params.get("Limit")
     async with ctx.store.transaction() as tx:
+        bus_arn = arns.event_bus(region, account, bus_name)
+        await common.authorize(ctx, tx, (account, region, bus_name), "events:ListRules", bus_arn)
         await common.get_bus(ctx, tx, account, region, bus_name)
         rules = await tx.list(
             RULE, account, region, parent=bus_name, prefix=params.get("NamePrefix"), after=after,
@@ -128,8 +171,8 @@ async def list_rules(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 @operation("DeleteRule")
 async def delete_rule(ctx: Context, params: dict[str, Any]) -> None:
     account, region, bus_name = common.resolve_bus(ctx, params.get("EventBusName"))
-    common.check_same_account(ctx, account, region)
     async with ctx.store.transaction() as tx:
+        await authorize_rule(ctx, tx, account, region, bus_name, params["Name"], "events:DeleteRule")
         await common.get_bus(ctx, tx, account, region, bus_name)
         rule = await tx.get(RULE, account, region, params["Name"], parent=bus_name)
         if rule is None:
@@ -145,8 +188,9 @@ async def delete_rule(ctx: Context, params: dict[str, Any]) -> None:
 
 async def _set_state(ctx: Context, params: dict[str, Any], state: str) -> None:
     account, region, bus_name = common.resolve_bus(ctx, params.get("EventBusName"))
-    common.check_same_account(ctx, account, region)
+    action = "events:EnableRule" if state == "ENABLED" else "events:DisableRule"
     async with ctx.store.transaction() as tx:
+        await authorize_rule(ctx, tx, account, region, bus_name, params["Name"], action)
         rule = await get_rule(ctx, tx, account, region, bus_name, params["Name"])
         check_managed(rule)
         if state == "ENABLED" and rule["State"] != "DISABLED":
@@ -169,11 +213,12 @@ async def disable_rule(ctx: Context, params: dict[str, Any]) -> None:
 @operation("ListRuleNamesByTarget")
 async def list_rule_names_by_target(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     account, region, bus_name = common.resolve_bus(ctx, params.get("EventBusName"))
-    common.check_same_account(ctx, account, region)
     after = common.decode_token(ctx, "ListRuleNamesByTarget", params.get("NextToken"))
     limit = params.get("Limit")
     target_arn = params["TargetArn"]
     async with ctx.store.transaction() as tx:
+        bus_arn = arns.event_bus(region, account, bus_name)
+        await common.authorize(ctx, tx, (account, region, bus_name), "events:ListRuleNamesByTarget", bus_arn)
         await common.get_bus(ctx, tx, account, region, bus_name)
         rules = await tx.list(RULE, account, region, parent=bus_name, after=after)
     names = [{"Name": r["Name"]} for r in rules if any(t["Arn"] == target_arn for t in r["Targets"])]

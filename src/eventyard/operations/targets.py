@@ -10,7 +10,7 @@ from eventyard.errors import AwsError, limit_exceeded, validation
 from eventyard.operations import _common as common
 from eventyard.operations._common import RULE
 from eventyard.operations.registry import operation
-from eventyard.operations.rules import check_managed, get_rule
+from eventyard.operations.rules import authorize_rule, check_managed, get_rule
 from eventyard.runtime import Context
 
 MAX_TARGETS_PER_RULE = 5
@@ -19,7 +19,6 @@ MAX_TARGETS_PER_RULE = 5
 @operation("PutTargets")
 async def put_targets(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     account, region, bus_name = common.resolve_bus(ctx, params.get("EventBusName"))
-    common.check_same_account(ctx, account, region)
     new_targets: list[dict[str, Any]] = params["Targets"]
     ids = [target["Id"] for target in new_targets]
     if len(set(ids)) != len(ids):
@@ -31,6 +30,17 @@ async def put_targets(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
             )
         validate_target_input(target)
     async with ctx.store.transaction() as tx:
+        arns_put = [target["Arn"] for target in new_targets]
+        await authorize_rule(
+            ctx,
+            tx,
+            account,
+            region,
+            bus_name,
+            params["Rule"],
+            "events:PutTargets",
+            {"events:TargetArn": arns_put},
+        )
         rule = await get_rule(ctx, tx, account, region, bus_name, params["Rule"])
         check_managed(rule)
         targets = {target["Id"]: target for target in rule["Targets"]}
@@ -47,9 +57,9 @@ async def put_targets(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
 @operation("RemoveTargets")
 async def remove_targets(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     account, region, bus_name = common.resolve_bus(ctx, params.get("EventBusName"))
-    common.check_same_account(ctx, account, region)
     ids = set(params["Ids"])
     async with ctx.store.transaction() as tx:
+        await authorize_rule(ctx, tx, account, region, bus_name, params["Rule"], "events:RemoveTargets")
         rule = await get_rule(ctx, tx, account, region, bus_name, params["Rule"])
         check_managed(rule, params.get("Force", False))
         rule["Targets"] = [target for target in rule["Targets"] if target["Id"] not in ids]
@@ -61,10 +71,10 @@ async def remove_targets(ctx: Context, params: dict[str, Any]) -> dict[str, Any]
 @operation("ListTargetsByRule")
 async def list_targets_by_rule(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     account, region, bus_name = common.resolve_bus(ctx, params.get("EventBusName"))
-    common.check_same_account(ctx, account, region)
     after = common.decode_token(ctx, "ListTargetsByRule", params.get("NextToken"))
     limit = params.get("Limit")
     async with ctx.store.transaction() as tx:
+        await authorize_rule(ctx, tx, account, region, bus_name, params["Rule"], "events:ListTargetsByRule")
         rule = await get_rule(ctx, tx, account, region, bus_name, params["Rule"])
     targets = rule["Targets"]
     if after is not None:
