@@ -79,13 +79,22 @@ def _action_matches(actions: Any, action: str) -> bool:
     return any(pattern in ("*", "events:*", action) for pattern in _as_list(actions))
 
 
-def _wildcard(pattern: str) -> re.Pattern[str]:
-    """IAM's `*` (any run of characters) and `?` (one character), case-sensitive."""
-    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern), re.S)
-
-
 def _like(value: str, pattern: str) -> bool:
-    return _wildcard(pattern).fullmatch(value) is not None
+    """IAM's `*` (any run of characters) and `?` (one character), case-sensitive. Linear backtracking to the
+    last `*` only (no regular expression): a policy's pattern of many `*`s cannot make a match take long."""
+    v = p = 0
+    star, mark = -1, 0
+    while v < len(value):
+        if p < len(pattern) and pattern[p] in ("?", value[v]) and pattern[p] != "*":
+            v, p = v + 1, p + 1
+        elif p < len(pattern) and pattern[p] == "*":
+            star, mark, p = p, v, p + 1
+        elif star >= 0:
+            mark += 1
+            v, p = mark, star + 1
+        else:
+            return False
+    return pattern[p:].strip("*") == ""
 
 
 def _arn_like(value: str, pattern: str) -> bool:
