@@ -314,3 +314,40 @@ def test_a_bus_policy_lets_another_account_manage_the_rules_it_creates(client_fo
     manager.remove_targets(Rule="invoices", EventBusName=bus_arn, Ids=["keep"])
     manager.delete_rule(Name="invoices", EventBusName=bus_arn)
     assert [r["Name"] for r in owner.list_rules(EventBusName="central")["Rules"]] == ["a-owns"]
+
+
+def test_tags_of_a_rule_on_another_accounts_bus_follow_its_policy(client_for):
+    a, b = new_account(), new_account()
+    owner, manager = client_for(a), client_for(b)
+    owner.create_event_bus(Name="central")
+    statement = {
+        "Effect": "Allow",
+        "Principal": {"AWS": b},
+        "Action": ["events:PutRule", "events:TagResource", "events:ListTagsForResource"],
+        "Resource": f"arn:aws:events:us-east-1:{a}:rule/central/*",
+        "Condition": {"StringEqualsIfExists": {"events:creatorAccount": "${aws:PrincipalAccount}"}},
+    }
+    owner.put_permission(
+        EventBusName="central", Policy=json.dumps({"Version": "2012-10-17", "Statement": [statement]})
+    )
+    bus_arn = f"arn:aws:events:us-east-1:{a}:event-bus/central"
+    rule_arn = manager.put_rule(Name="mine", EventBusName=bus_arn, EventPattern=PATTERN)["RuleArn"]
+    manager.tag_resource(ResourceARN=rule_arn, Tags=[{"Key": "team", "Value": "b"}])
+    expected = [{"Key": "team", "Value": "b"}]
+    assert manager.list_tags_for_resource(ResourceARN=rule_arn)["Tags"] == expected
+    assert owner.list_tags_for_resource(ResourceARN=rule_arn)["Tags"] == expected  # kept by the owner
+    owner.untag_resource(ResourceARN=rule_arn, TagKeys=["team"])
+    assert manager.list_tags_for_resource(ResourceARN=rule_arn)["Tags"] == []
+    for call in (
+        lambda: manager.untag_resource(ResourceARN=rule_arn, TagKeys=["team"]),  # not granted
+        lambda: manager.tag_resource(ResourceARN=bus_arn, Tags=[{"Key": "k", "Value": "v"}]),  # the bus
+    ):
+        with pytest.raises(ClientError) as excinfo:
+            call()
+        assert error_of(excinfo)[::2] == ("AccessDeniedException", 400)
+    owner.put_rule(Name="theirs", EventBusName="central", EventPattern=PATTERN)
+    with pytest.raises(ClientError) as excinfo:
+        manager.tag_resource(
+            ResourceARN=f"arn:aws:events:us-east-1:{a}:rule/central/theirs", Tags=[{"Key": "k", "Value": "v"}]
+        )
+    assert error_of(excinfo)[0] == "AccessDeniedException"  # created by A, not by B

@@ -105,16 +105,6 @@ async def get_by_uid_arn(tx: Tx, kind: str, resource_type: str, arn_member: str,
     return doc if doc is not None and doc[arn_member] == arn else None
 
 
-def check_same_account(ctx: Context, account: str, region: str) -> None:
-    """Resources of another account or Region that no bus policy can open (tags): refused, clearly."""
-    if account != ctx.account or region != ctx.region:
-        raise AwsError(
-            "AccessDeniedException",
-            f"User: {policy.root(ctx.account, arns.partition(ctx.region))} is not authorized to manage "
-            f"resources of account {account} in {region}.",
-        )
-
-
 async def authorize(
     ctx: Context,
     tx: Tx,
@@ -131,7 +121,11 @@ async def authorize(
     if (account, region) == (ctx.account, ctx.region):
         return
     if region != ctx.region:  # no bus policy reaches into another Region
-        check_same_account(ctx, account, region)
+        raise AwsError(
+            "AccessDeniedException",
+            f"User: {policy.root(ctx.account, arns.partition(ctx.region))} is not authorized to manage "
+            f"resources of account {account} in {region}.",
+        )
     doc = await tx.get(BUS, account, region, name)
     decision = policy.decide(doc.get("Policy") if doc else None, ctx.account, action, context, resource)
     if decision != "Allow":
