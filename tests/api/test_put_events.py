@@ -347,6 +347,31 @@ def test_a_policy_may_allow_some_sources_and_deny_others_entry_by_entry(client_f
     )
 
 
+def test_policy_actions_match_in_any_case_and_with_wildcards(client_for, server):
+    """IAM reads an Action's prefix and name in any case, with * and ?: a Deny of events:putevent? denies."""
+    owner, sender = new_account(), new_account()
+    receiver = client_for(owner)
+    bus_arn = f"arn:aws:events:us-east-1:{owner}:event-bus/default"
+    statements = [
+        {"Effect": "Allow", "Principal": {"AWS": sender}, "Action": "EVENTS:Put*", "Resource": bus_arn},
+        {
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": ["events:DescribeRule", "events:putevent?"],
+            "Resource": bus_arn,
+            "Condition": {"StringEquals": {"events:detail-type": "Blocked"}},
+        },
+    ]
+    receiver.put_permission(Policy=json.dumps({"Version": "2012-10-17", "Statement": statements}))
+    result = client_for(sender).put_events(
+        Entries=[entry(EventBusName=bus_arn), entry(EventBusName=bus_arn, DetailType="Blocked")]
+    )
+    accepted, denied = result["Entries"]
+    assert events_on(server, accepted["EventId"])[bus_arn]["account"] == sender
+    assert denied["ErrorCode"] == "AccessDeniedException"
+    assert denied["ErrorMessage"].endswith("with an explicit deny in a resource-based policy")
+
+
 def test_the_aws_cli_puts_events(server, account, tmp_path):
     import os
     import subprocess

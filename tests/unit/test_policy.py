@@ -161,3 +161,23 @@ def test_the_root_principal_is_in_the_partition_of_the_bus():
 )
 def test_policy_variables_are_replaced_from_the_context(value, context, holds):
     assert put({"StringEquals": {"events:creatorAccount": value}}, context) == ("Allow" if holds else None)
+
+
+@pytest.mark.parametrize(
+    ("action", "applies"),
+    [
+        ("events:PutEvents", True),
+        ("EVENTS:putevents", True),  # prefix and name in any case
+        ("events:Put*", True),
+        ("events:PutEvent?", True),
+        ("*", True),
+        ("events:Put", False),
+        ("events:PutRule", False),
+        ("sqs:*", False),
+        (["events:PutRule", "events:put*"], True),
+    ],
+)
+def test_actions_are_matched_as_iam_matches_them(action, applies):
+    deny = {**allow(), "Effect": "Deny", "Action": action}
+    expected = "Deny" if applies else "Allow"
+    assert policy.decide(document(allow(), deny), SENDER, "events:PutEvents", {}, BUS) == expected

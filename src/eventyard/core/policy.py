@@ -76,7 +76,9 @@ def _principal_matches(principal: Any, account: str, partition: str) -> bool:
 
 
 def _action_matches(actions: Any, action: str) -> bool:
-    return any(pattern in ("*", "events:*", action) for pattern in _as_list(actions))
+    """IAM's Action: service prefix and action name in any case, with `*` and `?` wildcards (`events:Put*`)."""
+    action = action.lower()
+    return any(isinstance(pattern, str) and _like(action, pattern.lower()) for pattern in _as_list(actions))
 
 
 def _like(value: str, pattern: str) -> bool:
