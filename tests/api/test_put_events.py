@@ -372,6 +372,38 @@ def test_policy_actions_match_in_any_case_and_with_wildcards(client_for, server)
     assert denied["ErrorMessage"].endswith("with an explicit deny in a resource-based policy")
 
 
+def test_not_resource_and_not_action_exclude_what_they_list(client_for, server):
+    """A policy letting another account do anything but manage rules (NotResource), and denying it anything
+    but PutEvents and DescribeRule (NotAction): it puts events, and may not create a rule."""
+    owner, sender = new_account(), new_account()
+    receiver = client_for(owner)
+    receiver.create_event_bus(Name="central")
+    bus_arn = f"arn:aws:events:us-east-1:{owner}:event-bus/central"
+    statements = [
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": sender},
+            "Action": "events:*",
+            "NotResource": f"arn:aws:events:us-east-1:{owner}:rule/central/*",
+        },
+        {"Effect": "Deny", "Principal": "*", "NotAction": ["events:PutEvents", "events:DescribeRule"]},
+    ]
+    receiver.put_permission(
+        EventBusName="central", Policy=json.dumps({"Version": "2012-10-17", "Statement": statements})
+    )
+    sending = client_for(sender)
+    accepted = sending.put_events(Entries=[entry(EventBusName=bus_arn)])["Entries"][0]
+    assert events_on(server, accepted["EventId"])[bus_arn]["account"] == sender
+    for call in (
+        lambda: sending.put_rule(Name="mine", EventBusName=bus_arn, EventPattern='{"source": ["a"]}'),
+        lambda: sending.describe_rule(Name="mine", EventBusName=bus_arn),
+        lambda: sending.list_rules(EventBusName=bus_arn),
+    ):
+        with pytest.raises(ClientError) as excinfo:
+            call()
+        assert error_of(excinfo)[0] == "AccessDeniedException"
+
+
 def test_the_aws_cli_puts_events(server, account, tmp_path):
     import os
     import subprocess

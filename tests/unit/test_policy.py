@@ -181,3 +181,21 @@ def test_actions_are_matched_as_iam_matches_them(action, applies):
     deny = {**allow(), "Effect": "Deny", "Action": action}
     expected = "Deny" if applies else "Allow"
     assert policy.decide(document(allow(), deny), SENDER, "events:PutEvents", {}, BUS) == expected
+
+
+def test_not_principal_not_action_and_not_resource_take_in_everything_but_what_they_list():
+    other = BUS.replace("default", "other")
+    everything_but_the_bus = {**allow(), "NotResource": BUS}
+    del everything_but_the_bus["Resource"]
+    assert policy.decide(document(everything_but_the_bus), SENDER, "events:PutEvents", {}, BUS) is None
+    assert policy.decide(document(everything_but_the_bus), SENDER, "events:PutEvents", {}, other) == "Allow"
+    deny_but_describe = {"Effect": "Deny", "Principal": "*", "NotAction": "events:DescribeEventBus"}
+    assert policy.decide(document(allow(), deny_but_describe), SENDER, "events:PutEvents", {}, BUS) == "Deny"
+    describe = {**allow(), "Action": "events:DescribeEventBus"}
+    text = document(describe, deny_but_describe)
+    assert policy.decide(text, SENDER, "events:DescribeEventBus", {}, BUS) == "Allow"
+    deny_but_one = {"Effect": "Deny", "NotPrincipal": {"AWS": "333333333333"}, "Action": "*", "Resource": BUS}
+    assert policy.decide(document(allow(), deny_but_one), SENDER, "events:PutEvents", {}, BUS) == "Deny"
+    assert (
+        policy.decide(document(allow(), deny_but_one), "333333333333", "events:PutEvents", {}, BUS) == "Allow"
+    )

@@ -239,11 +239,7 @@ def decide(
         known[key.lower()] = [value] if isinstance(value, str) else list(value)
     allowed = False
     for item in statements(document):
-        if not (
-            _principal_matches(item.get("Principal"), account, partition)
-            and _action_matches(item.get("Action"), action)
-            and (resource is None or _resource_matches(item.get("Resource", "*"), resource))
-        ):
+        if not _applies(item, account, action, resource, partition):
             continue
         effect = item.get("Effect")
         outcomes = [
@@ -258,6 +254,26 @@ def decide(
         if effect == "Allow" and None not in outcomes:
             allowed = True
     return "Allow" if allowed else None
+
+
+def _applies(item: dict[str, Any], account: str, action: str, resource: str | None, partition: str) -> bool:
+    """Do the statement's principal, action and resource elements take in the request? Each may be given as
+    its negation (NotPrincipal, NotAction, NotResource: everything but what it lists), as IAM allows."""
+    if "NotPrincipal" in item:
+        principal = not _principal_matches(item["NotPrincipal"], account, partition)
+    else:
+        principal = _principal_matches(item.get("Principal"), account, partition)
+    if "NotAction" in item:
+        action_matches = not _action_matches(item["NotAction"], action)
+    else:
+        action_matches = _action_matches(item.get("Action"), action)
+    if resource is None:
+        resource_matches = True
+    elif "NotResource" in item:
+        resource_matches = not _resource_matches(item["NotResource"], resource)
+    else:
+        resource_matches = _resource_matches(item.get("Resource", "*"), resource)
+    return principal and action_matches and resource_matches
 
 
 def _resource_matches(resources: Any, resource: str) -> bool:
