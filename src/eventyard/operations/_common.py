@@ -129,16 +129,23 @@ async def authorize(
     doc = await tx.get(BUS, account, region, name)
     decision = policy.decide(doc.get("Policy") if doc else None, ctx.account, action, context, resource)
     if decision != "Allow":
-        why = (
-            "with an explicit deny in a resource-based policy"
-            if decision == "Deny"
-            else f"because no resource-based policy allows the {action} action"
-        )
         raise AwsError(
-            "AccessDeniedException",
-            f"User: {policy.root(ctx.account, arns.partition(region))} is not authorized to perform: {action} "
-            f"on resource: {resource} {why}",
+            "AccessDeniedException", not_authorized(ctx.account, region, action, resource, decision)
         )
+
+
+def not_authorized(account: str, region: str, action: str, resource: str, decision: str | None) -> str:
+    """AWS's AccessDeniedException text for `account` doing `action` on another account's `resource` when
+    that bus's policy denies it (`decision` "Deny") or does not allow it."""
+    why = (
+        "with an explicit deny in a resource-based policy"
+        if decision == "Deny"
+        else f"because no resource-based policy allows the {action} action"
+    )
+    return (
+        f"User: {policy.root(account, arns.partition(region))} is not authorized to perform: {action} "
+        f"on resource: {resource} {why}"
+    )
 
 
 def encode_token(ctx: Context, operation: str, last: str) -> str:

@@ -21,16 +21,10 @@ NO_VALID_ENTRY = (
 )
 
 
-def _access_denied(account: str, region: str, bus_arn: str, explicit: bool = False) -> EntryError:
-    why = (
-        "with an explicit deny in a resource-based policy"
-        if explicit
-        else "because no resource-based policy allows the events:PutEvents action"
-    )
+def _access_denied(account: str, region: str, bus_arn: str, decision: str | None) -> EntryError:
     return EntryError(
         "AccessDeniedException",
-        f"User: {policy.root(account, arns.partition(region))} is not authorized to perform: "
-        f"events:PutEvents on resource: {bus_arn} {why}",
+        common.not_authorized(account, region, "events:PutEvents", bus_arn, decision),
     )
 
 
@@ -77,7 +71,7 @@ async def put_events(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
                 bus_arn,
             )
             if decision != "Allow":
-                results.append(_access_denied(ctx.account, region, bus_arn, decision == "Deny").result())
+                results.append(_access_denied(ctx.account, region, bus_arn, decision).result())
                 continue
         event_id = ctx.runtime.event_ids()
         # The event keeps the sender's account, also on another account's bus.
