@@ -404,6 +404,26 @@ def test_not_resource_and_not_action_exclude_what_they_list(client_for, server):
         assert error_of(excinfo)[0] == "AccessDeniedException"
 
 
+def test_the_star_variable_is_a_star_not_a_wildcard(client_for):
+    """IAM's ${*} stands for the character *: a policy for the source "com.example.*" lets in no other."""
+    owner, sender = new_account(), new_account()
+    client_for(owner).put_permission(
+        Action="events:PutEvents",
+        Principal="*",
+        StatementId="literal",
+        Condition={"Type": "StringLike", "Key": "events:source", "Value": "com.example.${*}"},
+    )
+    bus_arn = f"arn:aws:events:us-east-1:{owner}:event-bus/default"
+    result = client_for(sender).put_events(
+        Entries=[
+            entry(EventBusName=bus_arn, Source="com.example.*"),
+            entry(EventBusName=bus_arn, Source="com.example.shop"),
+        ]
+    )
+    assert "EventId" in result["Entries"][0]
+    assert result["Entries"][1]["ErrorCode"] == "AccessDeniedException"
+
+
 def test_the_aws_cli_puts_events(server, account, tmp_path):
     import os
     import subprocess

@@ -199,3 +199,23 @@ def test_not_principal_not_action_and_not_resource_take_in_everything_but_what_t
     assert (
         policy.decide(document(allow(), deny_but_one), "333333333333", "events:PutEvents", {}, BUS) == "Allow"
     )
+
+
+@pytest.mark.parametrize(
+    ("operator", "value", "source", "holds"),
+    [
+        ("StringLike", "com.${*}", "com.*", True),
+        ("StringLike", "com.${*}", "com.shop", False),  # ${*} is the character, not a wildcard
+        ("StringLike", "com.${?}*", "com.?x", True),
+        ("StringLike", "com.${?}*", "com.a", False),
+        ("StringLike", "com.*", "com.shop", True),
+        ("StringEquals", "com.${*}", "com.*", True),
+        ("StringEquals", "com.${?}", "com.?", True),
+        ("StringNotLike", "com.${*}", "com.shop", True),
+        ("ArnLike", "arn:aws:events:*:*:rule/${*}", "arn:aws:events:us-east-1:1:rule/x", False),
+    ],
+)
+def test_special_character_variables_stand_for_the_characters(operator, value, source, holds):
+    assert put({operator: {"events:source": value}}, {"events:source": source}) == (
+        "Allow" if holds else None
+    )

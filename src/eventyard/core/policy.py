@@ -87,7 +87,8 @@ def _like(value: str, pattern: str) -> bool:
     v = p = 0
     star, mark = -1, 0
     while v < len(value):
-        if p < len(pattern) and pattern[p] in ("?", value[v]) and pattern[p] != "*":
+        char = pattern[p] if p < len(pattern) else "*"
+        if char != "*" and (char == "?" or _ESCAPED.get(char, char) == value[v]):
             v, p = v + 1, p + 1
         elif p < len(pattern) and pattern[p] == "*":
             star, mark, p = p, v, p + 1
@@ -132,7 +133,12 @@ def _text(value: Any) -> str:
 
 
 _VARIABLE = re.compile(r"\$\{([^}]*)\}")
-_LITERALS = {"*": "*", "?": "?", "$": "$"}
+# `${*}` and `${?}` stand for the characters themselves, never wildcards: they are replaced with characters of
+# Unicode's private use area that `_like` compares with `*` and `?`, and the equality tests read back.
+_ESCAPED = {"\ue000": "*", "\ue001": "?"}
+_LITERALS = {"*": "\ue000", "?": "\ue001", "$": "$"}
+_UNESCAPE = str.maketrans(_ESCAPED)
+_LIKE_TESTS = frozenset({_like, _arn_like})
 
 
 def _substitute(value: str, context: Mapping[str, list[str]]) -> str | None:
@@ -178,6 +184,8 @@ def _condition_holds(operator: str, key: str, wanted: Any, context: Mapping[str,
         return None if qualifier else any((w.lower() == "true") == (values is None) for w in wanted_values)
     if name in _TESTS:
         test, negated = _TESTS[name]
+        if test not in _LIKE_TESTS:
+            wanted_values = [w.translate(_UNESCAPE) for w in wanted_values]
     elif _UNCOMPARED.fullmatch(name):
         test, negated = None, "not" in name
     else:
