@@ -219,3 +219,16 @@ def test_special_character_variables_stand_for_the_characters(operator, value, s
     assert put({operator: {"events:source": value}}, {"events:source": source}) == (
         "Allow" if holds else None
     )
+
+
+def test_policy_variables_in_a_resource():
+    own_prefix = f"arn:aws:events:us-east-1:111111111111:rule/central/${{aws:PrincipalAccount}}-*"
+    text = document({**allow(Resource=own_prefix), "Action": "events:PutRule"})
+    mine = f"arn:aws:events:us-east-1:111111111111:rule/central/{SENDER}-orders"
+    theirs = "arn:aws:events:us-east-1:111111111111:rule/central/333333333333-orders"
+    assert policy.decide(text, SENDER, "events:PutRule", {}, mine) == "Allow"
+    assert policy.decide(text, SENDER, "events:PutRule", {}, theirs) is None
+    unresolved = document(
+        {**allow(Resource="arn:aws:events:*:*:rule/central/${aws:SourceArn}"), "Action": "*"}
+    )
+    assert policy.decide(unresolved, SENDER, "events:PutRule", {}, mine) is None

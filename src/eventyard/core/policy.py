@@ -247,7 +247,7 @@ def decide(
         known[key.lower()] = [value] if isinstance(value, str) else list(value)
     allowed = False
     for item in statements(document):
-        if not _applies(item, account, action, resource, partition):
+        if not _applies(item, account, action, resource, partition, known):
             continue
         effect = item.get("Effect")
         outcomes = [
@@ -264,7 +264,14 @@ def decide(
     return "Allow" if allowed else None
 
 
-def _applies(item: dict[str, Any], account: str, action: str, resource: str | None, partition: str) -> bool:
+def _applies(
+    item: dict[str, Any],
+    account: str,
+    action: str,
+    resource: str | None,
+    partition: str,
+    context: Mapping[str, list[str]],
+) -> bool:
     """Do the statement's principal, action and resource elements take in the request? Each may be given as
     its negation (NotPrincipal, NotAction, NotResource: everything but what it lists), as IAM allows."""
     if "NotPrincipal" in item:
@@ -278,11 +285,17 @@ def _applies(item: dict[str, Any], account: str, action: str, resource: str | No
     if resource is None:
         resource_matches = True
     elif "NotResource" in item:
-        resource_matches = not _resource_matches(item["NotResource"], resource)
+        resource_matches = not _resource_matches(item["NotResource"], resource, context)
     else:
-        resource_matches = _resource_matches(item.get("Resource", "*"), resource)
+        resource_matches = _resource_matches(item.get("Resource", "*"), resource, context)
     return principal and action_matches and resource_matches
 
 
-def _resource_matches(resources: Any, resource: str) -> bool:
-    return any(r == "*" or _arn_like(resource, str(r)) for r in _as_list(resources))
+def _resource_matches(resources: Any, resource: str, context: Mapping[str, list[str]]) -> bool:
+    """Resource ARNs with wildcards and policy variables (`...:rule/central/${aws:PrincipalAccount}-*`); one
+    whose variable the context lacks matches nothing."""
+    for pattern in _as_list(resources):
+        text = _substitute(str(pattern), context)
+        if text is not None and (text == "*" or _arn_like(resource, text)):
+            return True
+    return False
