@@ -196,3 +196,20 @@ def envelope(
         "resources": list(resources),
         "detail": detail,
     }
+
+
+def scheduled_event(
+    *, event_id: str, account: str, region: str, rule_arn: str, fire_time: float
+) -> dict[str, Any]:
+    """The event a scheduled rule sends at `fire_time` (epoch seconds, a whole minute), as AWS sends it."""
+    return {
+        "version": "0",
+        "id": event_id,
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": account,
+        "time": format_time(fire_time),
+        "region": region,
+        "resources": [rule_arn],
+        "detail": {},
+    }

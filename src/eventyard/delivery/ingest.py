@@ -10,7 +10,8 @@ matching an event never reads the store. Concurrent publishers share one transac
 one commit is on disk, the next requests gather and go together.
 
 Entry points: `publish` (one bus; PutPartnerEvents, bus-to-bus delivery, replays) and `publish_all` (several
-buses in one transaction; PutEvents). Both return only after the commit.
+buses in one transaction; PutEvents; a scheduled rule's events, `Publication.rules`). Both return only after
+the commit.
 """
 
 from __future__ import annotations
@@ -99,6 +100,9 @@ class Publication:
     only_rules: Collection[str] | None = None
     skip_rules: Collection[str] | None = None
     via: tuple[str, ...] = ()
+    # Not matched: the envelopes go to these rules' targets and to no other rule of the bus (a scheduled
+    # rule's events). Copies they make on other buses are matched there as usual.
+    rules: tuple[RouteRule, ...] | None = None
 
 
 class Router:
@@ -185,12 +189,17 @@ def _compile(
         except Exception:
             log.exception("rule %s has a pattern that no longer compiles; it matches nothing", rule["Arn"])
             continue
-        targets = tuple(
-            RouteTarget(t["Id"], t["Arn"], t, orjson.dumps(t).decode(), _same_account_bus(bus, t["Arn"]))
-            for t in rule.get("Targets") or ()
-        )
-        compiled[rule["Arn"]] = RouteRule(rule["Arn"], rule["Name"], targets)
+        compiled[rule["Arn"]] = route_rule(bus, rule)
     return (ruleset, compiled) if compiled else None
+
+
+def route_rule(bus: tuple[str, str, str], rule: dict[str, Any]) -> RouteRule:
+    """The rule document `rule` of `bus` (account, region, name) with its targets, as routing uses it."""
+    targets = tuple(
+        RouteTarget(t["Id"], t["Arn"], t, orjson.dumps(t).decode(), _same_account_bus(bus, t["Arn"]))
+        for t in rule.get("Targets") or ()
+    )
+    return RouteRule(rule["Arn"], rule["Name"], targets)
 
 
 def _same_account_bus(bus: tuple[str, str, str], target_arn: str) -> tuple[str, str, str] | None:
@@ -329,8 +338,10 @@ async def publish_all(runtime: Runtime, publications: Sequence[Publication]) -> 
         while work:
             bus, envelope, body, via = work.popleft()
             first -= 1
-            matched = bus.match(envelope)
             own = first >= 0  # one of the publication's own events, not a copy delivered to another bus
+            matched = (
+                list(publication.rules) if own and publication.rules is not None else bus.match(envelope)
+            )
             if own:  # its rule filters apply
                 if publication.only_rules is not None:
                     matched = [rule for rule in matched if rule.arn in publication.only_rules]

@@ -79,6 +79,10 @@ RULE_COUNTS = {
         "eventyard_throttled_invocations",
         "Invocations delayed because the target's rate limit was reached (not failures).",
     ),
+    "scheduled_events": (
+        "eventyard_scheduled_events",
+        "Scheduled Events a scheduled rule sent to its targets, one per fire time (also counted as matched).",
+    ),
 }
 
 
@@ -149,6 +153,9 @@ class Metrics:
         series.invocation_attempts += 1
         series.successful_invocation_attempts += 1
         series.invocations += 1
+
+    def scheduled(self, account: str, region: str, bus: str, rule: str) -> None:
+        self.rule(account, region, bus, rule).scheduled_events += 1
 
     def delivered_after(self, account: str, region: str, bus: str, seconds: float) -> None:
         self.latency.labels(account, region, bus).observe(max(seconds, 0.0))

@@ -1,5 +1,5 @@
 """Operator endpoints of the delivery engine: `GET /_eventyard/deliveries?event_id=...` and `GET /metrics`;
-and the engine itself, a background service of every server."""
+and the engine and the scheduler of scheduled rules, background services of every server."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import orjson
 from eventyard.core import arn as arns
 from eventyard.delivery import metrics
 from eventyard.delivery.engine import DeliveryEngine
+from eventyard.delivery.scheduler import RuleScheduler
 from eventyard.errors import AwsError
 from eventyard.operations.registry import RouteResponse, route, service
 from eventyard.runtime import Runtime
@@ -22,6 +23,11 @@ _JSON = {"content-type": "application/json"}
 @service
 def delivery_engine(runtime: Runtime) -> DeliveryEngine:
     return DeliveryEngine(runtime)
+
+
+@service
+def rule_scheduler(runtime: Runtime) -> RuleScheduler:
+    return RuleScheduler(runtime)  # after the engine: started after it, stopped before it
 
 
 def _iso(seconds: float) -> str:

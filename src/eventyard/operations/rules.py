@@ -8,6 +8,7 @@ import orjson
 
 from eventyard.core import arn as arns
 from eventyard.core.schedule import validate_schedule_expression
+from eventyard.delivery import scheduler
 from eventyard.errors import AwsError, limit_exceeded, not_found, validation
 from eventyard.operations import _common as common
 from eventyard.operations._common import BUS, RULE
@@ -136,6 +137,7 @@ async def put_rule(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
             "CreationTime": existing["CreationTime"] if existing else ctx.clock.time(),
         }
         await tx.put(RULE, account, region, name, rule, parent=bus_name)
+        await scheduler.track(tx, account, region, rule, existing, ctx.clock.time())
         if existing is None:
             await common.set_tags(tx, ctx, rule["Arn"], params.get("Tags"))  # tags on update are ignored
     ctx.runtime.rules_changed(account, region, bus_name)
@@ -181,6 +183,7 @@ async def delete_rule(ctx: Context, params: dict[str, Any]) -> None:
         if rule["Targets"]:
             raise validation("Rule can't be deleted since it has targets.")
         await tx.delete(RULE, account, region, rule["Name"], parent=bus_name)
+        await scheduler.untrack(tx, account, region, bus_name, rule["Name"])
         await common.drop_tags(tx, ctx, rule["Arn"])
     ctx.runtime.rules_changed(account, region, bus_name)
     return None
