@@ -4,6 +4,9 @@ action, resource and IAM's condition operators against the request context."""
 from __future__ import annotations
 
 import json
+import random
+import re
+import time
 from typing import Any
 
 import pytest
@@ -222,7 +225,7 @@ def test_special_character_variables_stand_for_the_characters(operator, value, s
 
 
 def test_policy_variables_in_a_resource():
-    own_prefix = f"arn:aws:events:us-east-1:111111111111:rule/central/${{aws:PrincipalAccount}}-*"
+    own_prefix = "arn:aws:events:us-east-1:111111111111:rule/central/${aws:PrincipalAccount}-*"
     text = document({**allow(Resource=own_prefix), "Action": "events:PutRule"})
     mine = f"arn:aws:events:us-east-1:111111111111:rule/central/{SENDER}-orders"
     theirs = "arn:aws:events:us-east-1:111111111111:rule/central/333333333333-orders"
@@ -232,3 +235,54 @@ def test_policy_variables_in_a_resource():
         {**allow(Resource="arn:aws:events:*:*:rule/central/${aws:SourceArn}"), "Action": "*"}
     )
     assert policy.decide(unresolved, SENDER, "events:PutRule", {}, mine) is None
+
+
+def _like_by_regex(value: str, pattern: str) -> bool:
+    """The reference: IAM's wildcards as a regular expression (`${*}`/`${?}` already replaced: literal)."""
+    text = "".join(
+        ".*" if c == "*" else "." if c == "?" else re.escape(policy._ESCAPED.get(c, c)) for c in pattern
+    )
+    return re.fullmatch(text, value, re.DOTALL) is not None
+
+
+def test_wildcards_match_as_the_regular_expression_does():
+    draw = random.Random(1)
+    for _ in range(20000):
+        pattern = "".join(draw.choice("ab*??\ue000\ue001") for _ in range(draw.randint(0, 12)))
+        value = "".join(draw.choice("ab*?") for _ in range(draw.randint(0, 16)))
+        assert policy._like(value, pattern) == _like_by_regex(value, pattern), (value, pattern)
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "*" + "a" * 3000 + "b",  # backtracking from each place: length of value x length of pattern
+        "*" + "a" * 3000 + "b*",
+        "*" + "a?" * 1500 + "b*",
+        "*" + "?" * 3000 + "b*",
+        "*a" * 1500 + "*b",
+    ],
+)
+def test_a_long_source_against_a_long_pattern_takes_no_time(pattern):
+    """A Source may be 256 KB long and a policy 10,240 characters: a match must not take minutes (these took
+    seconds each; 200,000 characters against 9,000 took minutes, with the server unresponsive)."""
+    start = time.monotonic()
+    assert put({"StringLike": {"events:source": pattern}}, {"events:source": "a" * 12000}) is None
+    assert time.monotonic() - start < 0.5
+
+
+DEEP = "[" * 1015 + '"x"' + "]" * 1015  # orjson reads 1,024 levels; str() of them raised RecursionError
+
+
+@pytest.mark.parametrize("nested", [DEEP, f"[{DEEP}]", '[["*"]]', '[["a"]]', '{"a": "a"}'])
+def test_values_nested_in_lists_are_no_values(nested):
+    """A Resource or condition value that is a list or object within the list (IAM takes strings) matches
+    nothing, and a condition with one cannot be evaluated (it lets nobody in, and still denies)."""
+    text = document(allow(Resource="@")).replace('"@"', nested)
+    assert policy.decide(text, SENDER, "events:PutEvents", {}, BUS) is None
+    context = {"events:source": "a"}
+    for effect in ("Allow", "Deny"):
+        condition = {"StringEquals": {"events:source": "@"}}
+        text = document({**allow(), "Effect": effect, "Condition": condition}).replace('"@"', nested)
+        decision = policy.decide(text, SENDER, "events:PutEvents", context, BUS)
+        assert decision == (None if effect == "Allow" else "Deny")
