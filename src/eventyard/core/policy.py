@@ -82,22 +82,53 @@ def _action_matches(actions: Any, action: str) -> bool:
 
 
 def _like(value: str, pattern: str) -> bool:
-    """IAM's `*` (any run of characters) and `?` (one character), case-sensitive. Linear backtracking to the
-    last `*` only (no regular expression): a policy's pattern of many `*`s cannot make a match take long."""
-    v = p = 0
-    star, mark = -1, 0
-    while v < len(value):
-        char = pattern[p] if p < len(pattern) else "*"
-        if char != "*" and (char == "?" or _ESCAPED.get(char, char) == value[v]):
-            v, p = v + 1, p + 1
-        elif p < len(pattern) and pattern[p] == "*":
-            star, mark, p = p, v, p + 1
-        elif star >= 0:
-            mark += 1
-            v, p = mark, star + 1
+    """IAM's `*` (any run of characters) and `?` (one character), case-sensitive. The parts between `*`s are
+    found in turn, each at its leftmost place (the first at the start, the last at the end): with str.find, or
+    a bit-parallel scan for a part holding `?`, so a match takes time linear in the value whatever the
+    pattern (backtracking took length of value x length of pattern: minutes for a long Source)."""
+    first, *middle = pattern.split("*")
+    if not middle:
+        return len(value) == len(first) and _part_at(value, 0, first)
+    last = middle.pop()
+    end = len(value) - len(last)
+    if end < len(first) or not (_part_at(value, 0, first) and _part_at(value, end, last)):
+        return False
+    position = len(first)
+    for part in middle:
+        if part:
+            found = _find_part(value, part, position, end)
+            if found < 0:
+                return False
+            position = found + len(part)
+    return True
+
+
+def _part_at(value: str, start: int, part: str) -> bool:
+    """Does `part` (no `*`) match `value` at `start`?"""
+    if "?" not in part:
+        return value.startswith(part.translate(_UNESCAPE), start)
+    return all(char == "?" or _ESCAPED.get(char, char) == value[start + i] for i, char in enumerate(part))
+
+
+def _find_part(value: str, part: str, start: int, end: int) -> int:
+    """Where `part` (no `*`) first matches wholly within value[start:end], or -1. A part with `?` is found
+    by shift-and: bit i of `state` says whether part[:i + 1] matches the value ending at `index`."""
+    if "?" not in part:
+        return value.find(part.translate(_UNESCAPE), start, end)
+    masks: dict[str, int] = {}
+    anything = 0
+    for i, char in enumerate(part):
+        if char == "?":
+            anything |= 1 << i
         else:
-            return False
-    return pattern[p:].strip("*") == ""
+            char = _ESCAPED.get(char, char)
+            masks[char] = masks.get(char, 0) | 1 << i
+    goal, state = 1 << (len(part) - 1), 0
+    for index in range(start, end):
+        state = ((state << 1) | 1) & (masks.get(value[index], 0) | anything)
+        if state & goal:
+            return index - len(part) + 1
+    return -1
 
 
 def _arn_like(value: str, pattern: str) -> bool:
@@ -178,6 +209,8 @@ def _condition_holds(operator: str, key: str, wanted: Any, context: Mapping[str,
         return None
     if_exists = name.endswith("ifexists")
     name = name.removesuffix("ifexists")
+    if any(isinstance(w, list | dict) for w in _as_list(wanted)):
+        return None  # not a value IAM takes (a list or object within the list): nothing to compare
     values = context.get(key.lower())
     wanted_values = [w for w in (_substitute(_text(w), context) for w in _as_list(wanted)) if w is not None]
     if name == "null":
@@ -295,6 +328,8 @@ def _resource_matches(resources: Any, resource: str, context: Mapping[str, list[
     """Resource ARNs with wildcards and policy variables (`...:rule/central/${aws:PrincipalAccount}-*`); one
     whose variable the context lacks matches nothing."""
     for pattern in _as_list(resources):
+        if isinstance(pattern, list | dict):
+            continue  # not an ARN (and str() of one nested deep enough raises RecursionError)
         text = _substitute(str(pattern), context)
         if text is not None and (text == "*" or _arn_like(resource, text)):
             return True
