@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import itertools
 import json
 from collections.abc import AsyncIterator, Callable
@@ -43,15 +44,19 @@ def shared_url(new_store_url: Callable[[], str]) -> str:
 
 
 @pytest.fixture
-async def store(store_kind: str, shared_url: str, new_store_url: Callable[[], str]) -> AsyncIterator[Store]:
-    """An open, empty store. PostgreSQL databases are slow to create (a quarter of a second), so the tests
-    share one and empty it first; SQLite gets a new file each time."""
+async def store_url(store_kind: str, shared_url: str, new_store_url: Callable[[], str]) -> str:
+    """The URL of an empty store. PostgreSQL databases are slow to create (a quarter of a second), so the
+    tests share one and empty it first; SQLite gets a new file each time."""
     if store_kind == "postgresql":
-        url = shared_url
-        await _empty(url)
-    else:
-        url = new_store_url()
-    opened = open_store(url)
+        await _empty(shared_url)
+        return shared_url
+    return new_store_url()
+
+
+@pytest.fixture
+async def store(store_url: str) -> AsyncIterator[Store]:
+    """An open, empty store."""
+    opened = open_store(store_url)
     await opened.open()
     try:
         yield opened
@@ -65,7 +70,7 @@ async def _empty(url: str) -> None:
     async with await psycopg.AsyncConnection.connect(url, autocommit=True) as conn:
         exists = await (await conn.execute("SELECT to_regclass('resources') IS NOT NULL")).fetchone()
         if exists and exists[0]:
-            await conn.execute("TRUNCATE resources, events, deliveries")
+            await conn.execute("TRUNCATE resources, events, deliveries, rate_buckets")
 
 
 # -- resources ---------------------------------------------------------------------------------------
@@ -377,3 +382,45 @@ async def test_a_large_commit_keeps_every_row(store: Store) -> None:
                 d.account, d.region, d.bus, d.rule_arn, d.target_id, d.target_arn,
             )  # fmt: skip
             assert (c.target, c.attempts, c.created_at) == (json.loads(d.target), d.attempts, d.created_at)
+
+
+# -- rate limits shared by the nodes -------------------------------------------------------------------
+
+
+async def test_a_token_bucket_grants_what_it_holds_and_refills_at_its_rate(store: Store) -> None:
+    bucket = "arn:aws:events:us-east-1:111111111111:api-destination/hook/1"
+    take = functools.partial(store.take_tokens, bucket, rate=4.0, capacity=5)
+    assert await take(3, now=1000.0) == (3, 2.0)  # a new bucket starts full
+    assert await take(3, now=1000.0) == (2, 0.0)  # what is left, not more
+    assert await take(1, now=1000.0) == (0, 0.0)
+    assert await take(3, now=1000.25) == (1, 0.0)  # a quarter of a second at 4 a second: one token
+    granted, left = await take(1, now=1000.375)
+    assert granted == 0 and left == pytest.approx(0.5)  # half a token: the next whole one in 1/8 s
+    assert await take(1, now=999.0) == (0, pytest.approx(0.5))  # an earlier time refills nothing...
+    assert await take(1, now=1000.5) == (1, pytest.approx(0.0))  # ... and is not counted twice
+    assert await take(10, now=2000.0) == (5, 0.0)  # a long pause fills it to its capacity, no more
+    assert await store.take_tokens(bucket, 10, rate=4.0, capacity=2, now=3000.0) == (2, 0.0)  # new capacity
+    assert await store.take_tokens("another", 1, rate=1.0, capacity=1, now=3000.0) == (1, 0.0)  # its own
+
+
+async def test_concurrent_takes_from_two_connections_never_exceed_the_bucket(store_url: str) -> None:
+    """Two stores on one database, as two nodes: 2 x 60 takes of up to 3 tokens race for a bucket of 50;
+    together they get exactly 50 at one instant, and then only what it refills."""
+    nodes = [open_store(store_url), open_store(store_url)]
+    for node in nodes:
+        await node.open()
+    try:
+
+        async def takes(now: float) -> list[int]:
+            results = await asyncio.gather(
+                *(node.take_tokens("shared", 3, rate=100.0, capacity=50, now=now) for node in nodes * 60)
+            )
+            return [granted for granted, _ in results]
+
+        first = await takes(1000.0)
+        assert sum(first) == 50 and max(first) == 3
+        assert sum(await takes(1000.0)) == 0
+        assert sum(await takes(1000.1)) == 10  # 0.1 s at 100 a second
+    finally:
+        for node in nodes:
+            await node.close()

@@ -217,6 +217,21 @@ class Store(abc.ABC):
         leaves them to expire. Returns how many were released."""
         return 0
 
+    # Rate limits that hold for all the nodes together.
+
+    @abc.abstractmethod
+    async def take_tokens(
+        self, bucket: str, want: int, rate: float, capacity: int, now: float
+    ) -> tuple[int, float]:
+        """Take up to `want` whole tokens from the token bucket named `bucket`, which every node shares: it
+        holds at most `capacity` tokens and refills at `rate` tokens a second of `now` (epoch seconds of the
+        nodes' clocks, which must agree, as for leases); a new bucket starts full. Returns (granted, left):
+        the tokens taken (0 to `want`) and what the bucket holds after, a fraction of a token when it is below
+        one, so that the caller knows when the next whole one is due. One atomic step: takers on any nodes
+        never get more together than the bucket held. `rate` and `capacity` come with each call, so a changed
+        rate counts from the next take; a `now` earlier than the last one refills nothing. Its own
+        transaction, not durable: a crash may forget the last takes, which gives a few tokens again."""
+
 
 def migrations() -> list[tuple[int, str]]:
     """The versioned migrations shipped in the package, in order, as (version, SQL)."""

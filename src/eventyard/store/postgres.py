@@ -221,6 +221,20 @@ DELETE FROM events WHERE id IN (
     LIMIT %s FOR UPDATE SKIP LOCKED)
 """
 
+# A take from a token bucket shared by the nodes (Store.take_tokens, the table of migration 0006): refill for
+# the time since updated_at, up to the capacity, then grant what is wanted of the whole tokens. ON CONFLICT
+# locks the row and reads its latest version, so concurrent takes from any nodes apply one after the other.
+_LEVEL = "least(%(capacity)s, b.tokens + greatest(%(now)s - b.updated_at, 0) * %(rate)s)"
+TAKE_TOKENS = f"""
+INSERT INTO rate_buckets AS b (name, tokens, updated_at, granted)
+VALUES (%(name)s, %(capacity)s - least(%(want)s, %(capacity)s), %(now)s, least(%(want)s, %(capacity)s))
+ON CONFLICT (name) DO UPDATE SET
+    granted = least(%(want)s, floor({_LEVEL})),
+    tokens = {_LEVEL} - least(%(want)s, floor({_LEVEL})),
+    updated_at = greatest(b.updated_at, %(now)s)
+RETURNING granted, tokens
+"""
+
 
 @functools.lru_cache(maxsize=256)
 def _format_placeholders(sql: str) -> str:
@@ -605,6 +619,16 @@ class PostgresStore(Store):
         return max(deliveries.rowcount, 0) + max(events.rowcount, 0)
 
     # recover_leases: the base class's "nothing": another node may hold any lease; they expire instead.
+
+    async def take_tokens(
+        self, bucket: str, want: int, rate: float, capacity: int, now: float
+    ) -> tuple[int, float]:
+        params = {"name": bucket, "want": want, "rate": float(rate), "capacity": capacity, "now": now}
+        async with self._pipelined("READ COMMITTED", durable=False) as conn:
+            cursor = await conn.execute(TAKE_TOKENS, params)
+        row = await cursor.fetchone()
+        assert row is not None
+        return int(row[0]), float(row[1])
 
     # -- work for one node at a time ---------------------------------------------------------------
 

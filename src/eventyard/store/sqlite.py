@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import sqlite3
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -72,6 +73,27 @@ class SqliteStore(SqliteOutbox, Store):
                 await self.run(lambda conn: conn.close())
                 self._conn = None
         self._executor.shutdown(wait=True)
+
+    async def take_tokens(
+        self, bucket: str, want: int, rate: float, capacity: int, now: float
+    ) -> tuple[int, float]:
+        def take(conn: sqlite3.Connection) -> tuple[int, float]:
+            row = conn.execute(
+                "SELECT tokens, updated_at FROM rate_buckets WHERE name=?", (bucket,)
+            ).fetchone()
+            if row is None:
+                level, updated_at = float(capacity), now
+            else:
+                level = min(capacity, row[0] + max(now - row[1], 0) * rate)
+                updated_at = max(row[1], now)
+            granted = min(want, math.floor(level))
+            conn.execute(
+                "INSERT OR REPLACE INTO rate_buckets (name, tokens, updated_at, granted) VALUES (?, ?, ?, ?)",
+                (bucket, level - granted, updated_at, granted),
+            )
+            return granted, level - granted
+
+        return await self._write(take, durable=False)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:

@@ -1,5 +1,6 @@
 """API destination targets: one HTTP request per invocation, with the connection's authorization, AWS's
-headers, the 5-second timeout, AWS's retry classification and the destination's invocation rate limit.
+headers, the 5-second timeout, AWS's retry classification and the destination's invocation rate limit, which
+holds for all the nodes together (a token bucket in the store that every node takes from).
 
 Also the OAuth client-credentials flow of connections: tokens fetched from the authorization endpoint,
 cached per connection, refreshed before they expire and after a 401 or 407 from the endpoint.
@@ -13,6 +14,7 @@ import email.utils
 import logging
 import math
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -32,7 +34,7 @@ from eventyard.operations.connections import (
     connection_by_arn,
     parse_connection_arn,
 )
-from eventyard.store.base import again_on_contention
+from eventyard.store.base import StoreUnavailable, again_on_contention
 
 if TYPE_CHECKING:
     from eventyard.runtime import Runtime
@@ -51,6 +53,15 @@ _NO_BODY = {"GET", "HEAD"}
 _OAUTH_REFRESH = {401, 407}
 # A rate-limited invocation waits in place this long at most; a longer wait is handed back to the engine.
 MAX_INLINE_WAIT = 0.5
+# The rate limit's burst, a tenth of a second's worth, is split between the bucket that every node shares (it
+# holds BUCKET_SECONDS' worth of tokens) and the tokens a node took from it in a batch, each of which it uses
+# within TOKEN_HOLD seconds of its grant or drops: in any W seconds all the nodes together invoke a destination
+# at most rate x (W + BUCKET_SECONDS + TOKEN_HOLD) + 1 times.
+BUCKET_SECONDS = 0.05
+TOKEN_HOLD = 0.05
+# A node that found the bucket empty waits until it holds this many seconds' worth before it asks again: a
+# destination at its limit costs a node a take every GRANT_WAIT seconds, not one per invocation.
+GRANT_WAIT = 0.01
 # How long a looked-up destination and connection are reused before they are read again.
 LOOKUP_TTL = 1.0
 # A token is refreshed this long before the expiry its endpoint announced.
@@ -65,24 +76,44 @@ class _Token:
     expires_at: float | None  # monotonic time
 
 
-class _RateLimiter:
-    """A token bucket (as GCRA): `rate` invocations a second with a burst of a tenth of a second's worth."""
+@dataclass
+class _Grant:
+    """Tokens the store granted at once: each good for one invocation until `until` (monotonic time)."""
 
-    def __init__(self, rate: int) -> None:
-        self.rate = rate
-        self.interval = 1.0 / rate
-        self.tolerance = (max(1, math.ceil(rate / 10)) - 1) * self.interval
-        self.next_at = 0.0  # the theoretical arrival time of the next invocation
+    left: int
+    until: float
 
-    def wait_for(self, now: float) -> float:
-        """Seconds until an invocation may go, without taking the slot."""
-        return max(0.0, max(self.next_at, now) - self.tolerance - now)
 
-    def take(self, now: float) -> float:
-        """Take the next slot; return how long to wait for it."""
-        wait = self.wait_for(now)
-        self.next_at = max(self.next_at, now) + self.interval
-        return wait
+@dataclass
+class _Allowance:
+    """This node's part of an API destination's rate limit: the grants of tokens it took from the bucket
+    that every node shares, oldest first (two when the next was taken before the last ran out)."""
+
+    grants: deque[_Grant] = field(default_factory=deque)
+    # How many to ask the store for: doubled when a grant ran out in time, halved when tokens were dropped.
+    batch: int = 1
+    waiting: int = 0  # invocations on this node waiting for a token
+    taking: asyncio.Task[float | None] | None = None  # the take from the store under way: one at a time
+
+    def use(self, now: float) -> bool:
+        """Use a token that is still good, if there is one, from the oldest grant; spent and expired
+        grants go, and tell how many to ask for next time."""
+        while self.grants:
+            grant = self.grants[0]
+            if grant.left and now < grant.until:
+                grant.left -= 1
+                return True
+            self.grants.popleft()
+            if grant.left:
+                self.batch = max(1, self.batch // 2)
+            elif now < grant.until:
+                self.batch *= 2
+        return False
+
+    def running_low(self) -> bool:
+        """Whether to take the next grant now: the batch is worth taking ahead and half of it is used."""
+        held = sum(grant.left for grant in self.grants)
+        return self.batch > 1 and held <= self.batch // 2 and self.taking is None
 
 
 @dataclass
@@ -92,13 +123,13 @@ class _State:
     client: httpx.AsyncClient
     tokens: dict[str, _Token] = field(default_factory=dict)
     token_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
-    limiters: dict[str, _RateLimiter] = field(default_factory=dict)
+    allowances: dict[str, _Allowance] = field(default_factory=dict)
     authorizations: dict[str, asyncio.Task[None]] = field(default_factory=dict)
     lookups: dict[str, tuple[float, dict[str, Any], dict[str, Any] | None]] = field(default_factory=dict)
 
 
 class _HttpService:
-    """Closes the shared client and stops authorizations when the server stops."""
+    """Closes the shared client and stops authorizations and takes of tokens when the server stops."""
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
@@ -110,9 +141,11 @@ class _HttpService:
         state: _State | None = self.runtime.extensions.pop(_EXTENSION, None)
         if state is None:
             return
-        for task in state.authorizations.values():
+        tasks = list(state.authorizations.values())
+        tasks += [allowance.taking for allowance in state.allowances.values() if allowance.taking is not None]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*state.authorizations.values(), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         await state.client.aclose()
 
 
@@ -170,7 +203,7 @@ def forget_api_destination(runtime: Runtime, api_destination_arn: str) -> None:
     state: _State | None = runtime.extensions.get(_EXTENSION)
     if state is not None:
         state.lookups.pop(api_destination_arn, None)
-        state.limiters.pop(api_destination_arn, None)
+        state.allowances.pop(api_destination_arn, None)
 
 
 async def _authorize(runtime: Runtime, arn: str) -> None:
@@ -343,23 +376,66 @@ async def _lookup(runtime: Runtime, arn: str) -> tuple[dict[str, Any], dict[str,
     return destination, connection
 
 
-def _throttle(runtime: Runtime, destination: dict[str, Any]) -> float:
-    """Seconds to wait for this invocation's slot under InvocationRateLimitPerSecond; raises Delayed
-    when the wait is long, so that a busy destination does not hold a delivery worker."""
-    state = _state(runtime)
+async def _throttle(runtime: Runtime, destination: dict[str, Any]) -> None:
+    """Take a token for one invocation under InvocationRateLimitPerSecond, which holds for all the nodes
+    together, waiting for it up to MAX_INLINE_WAIT; raises Delayed when the wait would be longer, so that a
+    busy destination does not hold a delivery worker."""
+    allowances = _state(runtime).allowances
     arn = destination["ApiDestinationArn"]
+    allowance = allowances.get(arn)
+    if allowance is None:
+        allowance = allowances[arn] = _Allowance()
     rate = int(destination.get("InvocationRateLimitPerSecond") or DEFAULT_RATE_LIMIT)
-    limiter = state.limiters.get(arn)
-    if limiter is None or limiter.rate != rate:
-        limiter = state.limiters[arn] = _RateLimiter(rate)
-    now = time.monotonic()
-    wait = limiter.wait_for(now)
-    if wait > MAX_INLINE_WAIT:
-        raise Delayed(
-            f"The API destination {destination['Name']} is at its limit of {rate} invocations per second.",
-            retry_after=wait,
-        )
-    return limiter.take(now)
+    if allowance.use(time.monotonic()):
+        if allowance.running_low():  # take the next grant now, so that no invocation waits for it
+            _start_take(runtime, allowance, arn, rate)
+        return
+    busy = f"The API destination {destination['Name']} is at its limit of {rate} invocations per second."
+    deadline = time.monotonic() + MAX_INLINE_WAIT
+    allowance.waiting += 1
+    try:
+        while True:
+            take = allowance.taking or _start_take(runtime, allowance, arn, rate)
+            done, _ = await asyncio.wait({take}, timeout=deadline - time.monotonic())
+            if allowance.use(time.monotonic()):
+                return
+            if not done:
+                raise Delayed(busy, retry_after=allowance.waiting / rate)
+            wait = take.result()
+            if wait is None:
+                unavailable = "The rate limit could not be checked: the store is unavailable."
+                raise Delayed(unavailable, retry_after=1.0)
+            if wait > 0:  # the bucket is empty
+                if time.monotonic() + wait > deadline:
+                    raise Delayed(busy, retry_after=max(wait, allowance.waiting / rate))
+                more = max(1, math.ceil(rate * GRANT_WAIT)) - 1  # tokens after the next one worth waiting for
+                await asyncio.sleep(min(wait + more / rate, deadline - time.monotonic()))
+    finally:
+        allowance.waiting -= 1
+
+
+def _start_take(runtime: Runtime, allowance: _Allowance, arn: str, rate: int) -> asyncio.Task[float | None]:
+    allowance.taking = asyncio.get_running_loop().create_task(_take(runtime, allowance, arn, rate))
+    return allowance.taking
+
+
+async def _take(runtime: Runtime, allowance: _Allowance, arn: str, rate: int) -> float | None:
+    """One take from the destination's bucket in the store, for the invocations waiting on this node or the
+    batch, whichever is more. Returns 0 when it got tokens, else the seconds until the bucket holds one
+    again, or None when the store could not be reached."""
+    capacity = max(1, math.ceil(rate * BUCKET_SECONDS))
+    allowance.batch = min(allowance.batch, capacity)
+    want = min(capacity, max(allowance.batch, allowance.waiting))
+    try:
+        granted, level = await runtime.store.take_tokens(arn, want, rate, capacity, runtime.clock.time())
+    except StoreUnavailable:
+        return None
+    finally:
+        allowance.taking = None
+    if granted:
+        allowance.grants.append(_Grant(granted, time.monotonic() + TOKEN_HOLD))
+        return 0.0
+    return (1 - level) / rate
 
 
 def fill_path(endpoint: str, values: list[str]) -> str:
@@ -463,9 +539,7 @@ async def invoke_api_destination(runtime: Runtime, invocation: Invocation) -> No
             f"{connection['ConnectionState']}" + (f": {reason}" if reason else "."),
             retriable=False,
         )
-    wait = _throttle(runtime, destination)
-    if wait > 0:
-        await asyncio.sleep(wait)
+    await _throttle(runtime, destination)
     request = build_request(
         destination, connection, invocation.target.get("HttpParameters"), invocation.payload
     )
