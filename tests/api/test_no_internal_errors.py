@@ -34,6 +34,7 @@ MODEL = botocore.session.get_session().get_service_model("events")
 IMPLEMENTED = set(load_all())
 OPERATIONS = list(MODEL.operation_names)
 JSON_11 = "application/x-amz-json-1.1"
+TIMEOUT = 30  # seconds for one answer
 
 # Examples per operation and store: more where the inputs are rich, few where the server answers 501 before
 # it looks at the input. The whole file takes about 30 s for both stores with -n 2.
@@ -153,7 +154,7 @@ def json_texts(fz: Account) -> tuple[dict[str, st.SearchStrategy[str]], st.Searc
         f'{{"Version": "2012-10-17", "Statement": [{{"Sid": "fz", "Effect": "Allow", "Principal": "*", "Action": "events:*", "Resource": "{bus}", "Condition": {{"StringEquals": {{"aws:PrincipalOrgID": "o-1"}}}}}}]}}',
         f'{{"Version": "2012-10-17", "Statement": [{{"Sid": "fz\\u0000", "Effect": "Allow", "Principal": {{"AWS": "\\u0000"}}, "Action": "events:PutEvents", "Resource": "{bus}"}}]}}',
         '{"Version": "2012-10-17", "Statement": {"Sid": 5}}', '{"Statement": [{"Sid": null, "Principal": {"AWS": ["\\u0000"]}}]}',
-        '{"Statement": [1, "x", {}]}', '{"a": <aws.events.event.json>}', '"<aws.events.rule-arn> <aws.events.event>"',
+        '{"Statement": [1, "x", {}]}', *hostile_policies(bus), '{"a": <aws.events.event.json>}', '"<aws.events.rule-arn> <aws.events.event>"',
         '{"x": <x>, "y": "<y>"}', "<aws.events.event.json>", '{"t": "<aws.events.ingestion-time>"}',
     ]  # fmt: skip
     junk = [
@@ -568,21 +569,31 @@ class Failure:
 
 
 class Caller:
-    def __init__(self, server: Any, fz: Account) -> None:
+    def __init__(self, server: Any, fz: Account, timeout: float = TIMEOUT) -> None:
         self.server = server
-        self.http = httpx.Client(base_url=server.url, timeout=30)
+        self.timeout = timeout
+        self.http = httpx.Client(base_url=server.url, timeout=timeout)
         self.auth = signed(fz.account, fz.region)
         self.failures: list[Failure] = []
 
-    def call(self, operation: str, params: Any, cause: str = "") -> httpx.Response:
+    def call(
+        self, operation: str, params: Any, cause: str = "", caller: tuple[str, str] | None = None
+    ) -> httpx.Response:
+        """`operation` as the fuzzed account, or as `caller` (account, Region)."""
         body = wire(params)
         headers = {
             "X-Amz-Target": f"AWSEvents.{operation}",
             "Content-Type": JSON_11,
-            "Authorization": self.auth,
+            "Authorization": signed(*caller) if caller else self.auth,
         }
-        response = self.http.post("/", content=body.encode(), headers=headers)
+        try:
+            response = self.http.post("/", content=body.encode(), headers=headers)
+        except httpx.TimeoutException:  # a hang: say so, and go on (the server may answer again later)
+            self.failures.append(Failure(operation, body, f"no answer in {self.timeout} s", "", cause))
+            return httpx.Response(599)
         why = problem(response)
+        if why is not None and caller:
+            why = f"{why} (as {caller[0]} in {caller[1]})"
         if why is not None:
             request_id = response.headers.get("x-amzn-requestid", "")
             exception = logged_exception(self.server, request_id) if response.status_code >= 500 else ""
@@ -612,6 +623,56 @@ def probes(fz: Account) -> list[tuple[str, dict[str, Any]]]:
         ),
         ("RemovePermission", {"StatementId": "fz-probe"}),
     ]
+
+
+OTHER = ("111111111111", "us-east-1")  # the account the sample policies let in
+
+
+def cross_account_probes(fz: Account) -> list[tuple[str, dict[str, Any], tuple[str, str]]]:
+    """After a policy changes: another account uses the fuzzed account's buses as the policy decides (each
+    entry, rule and target evaluated against it), and callers of other partitions name them too."""
+    bus, default = fz.arn("event-bus", "fz-bus"), fz.arn("event-bus", "default")
+    long_source = "fz." + "a" * 60000  # against the samples' long StringLike patterns
+    entries = [
+        {"Source": source, "DetailType": "fz", "Detail": "{}", "EventBusName": arn}
+        for source, arn in (("fz", default), ("fz", bus), (long_source, default), ("${fz}", bus))
+    ]
+    target = {"Id": "fz-other", "Arn": f"arn:aws:sqs:{fz.region}:{OTHER[0]}:fz"}
+    cn = f"arn:aws-cn:events:cn-north-1:{fz.account}:event-bus/default"
+    return [
+        ("PutEvents", {"Entries": entries}, OTHER),
+        ("PutRule", {"Name": "fz-other", "EventBusName": bus, "EventPattern": '{"source": ["fz"]}'}, OTHER),
+        ("PutTargets", {"Rule": "fz-other", "EventBusName": bus, "Targets": [target]}, OTHER),
+        ("DescribeRule", {"Name": "fz-rule", "EventBusName": default}, OTHER),
+        ("ListRules", {"EventBusName": bus}, OTHER),
+        ("DescribeEventBus", {"Name": default}, OTHER),
+        ("DescribeEventBus", {"Name": cn}, (OTHER[0], "cn-north-1")),
+        ("PutEvents", {"Entries": [{**entries[0], "EventBusName": cn}]}, (OTHER[0], "cn-north-1")),
+    ]
+
+
+def hostile_policies(bus: str) -> list[str]:
+    """Bus policies that are JSON objects of statements, with everything else odd: values nested deeper than
+    str() goes, patterns long enough to make wildcard matching slow, policy variables of every shape,
+    operators and keys in any case, unknown ones, numbers, nulls, NUL."""
+    deep = "[" * 1015 + '"x"' + "]" * 1015  # orjson reads 1,024 levels; it writes 254
+    allow = f'"Sid": "fz", "Effect": "Allow", "Principal": "*", "Action": "events:*", "Resource": "{bus}"'
+    conditions = [
+        f'{{"StringEquals": {{"events:source": {deep}}}}}',
+        '{"StringLike": {"events:source": "*' + "a" * 4500 + 'b"}}',  # twice: within 10,240
+        '{"StringLike": {"events:source": "*' + "a?" * 2000 + 'b*"}}',
+        '{"ForAnyValue:StringLike": {"events:TargetArn": ["${aws:PrincipalAccount}${*}${?}${$}${}${", "${${x}}"]}}',
+        '{"stringlikeifexists": {"EVENTS:SOURCE": ["${events:source}${events:source}*", null, 1, true, 1e300]}}',
+        '{"ForAllValues:ArnNotLike": {"aws:SourceArn": "arn:*:*"}, "Null": {"events:creatorAccount": [true, "x"]}}',
+        '{"NumericLessThanIfExists": {"": ""}, "Foo:StringEquals": {"\\u0000": "\\u0000"}, "": {}}',
+    ]
+    return [
+        f'{{"Version": "2012-10-17", "Statement": [{{"Sid": "fz", "Effect": "Allow", "Principal": "*", "Action": "*", "Resource": {deep}}}]}}',
+        f'{{"Statement": [{{{allow}, "NotResource": [{deep}], "NotPrincipal": {{"AWS": {deep}}}, "Action": {deep}}}]}}',
+        *(f'{{"Statement": [{{{allow}, "Condition": {c}}}, {{"Sid": "fz2", "Effect": "Deny", "Principal": {{"AWS": "111111111111"}}, "Action": "events:PutRule", "Condition": {c}}}]}}' for c in conditions),
+        f'{{"Statement": {{{allow.replace(bus, "arn:aws:events:*:*:*" + "*" * 9000)}}}}}',
+        '{"Statement": [{"Sid": 1, "effect": "Allow", "Principal": {"AWS": [null, 1, {}]}, "Action": ["events:Put*", 1], "Resource": [1, null, "*"]}]}',
+    ]  # fmt: skip
 
 
 def create_resources(events: Any, fz: Account) -> None:
@@ -711,6 +772,7 @@ def fuzz(server: Any, account: str, operation: str, examples: int, derandomize: 
     create_resources(server.client(account=account), fz)
     caller = Caller(server, fz)
     after = probes(fz)
+    cross_account = cross_account_probes(fz)
     mutating = not operation.startswith(READ_ONLY_PREFIXES)
 
     @settings(
@@ -727,6 +789,9 @@ def fuzz(server: Any, account: str, operation: str, examples: int, derandomize: 
         if response.status_code == 200 and mutating:
             for probe, probe_params in after:
                 caller.call(probe, probe_params, cause=f"{operation} {wire(params)}")
+            if operation == "PutPermission" and "Policy" in params:
+                for probe, probe_params, other in cross_account:
+                    caller.call(probe, probe_params, cause=f"{operation} {wire(params)}", caller=other)
 
     run()
     return caller
@@ -740,5 +805,28 @@ def test_no_internal_errors(server: Any, account: str, operation: str) -> None:
     try:
         if caller.failures:
             pytest.fail(report(caller, operation), pytrace=False)
+    finally:
+        caller.http.close()
+
+
+def test_hostile_bus_policies(server: Any, account: str) -> None:
+    """Each hostile policy stored (PutPermission with Policy), then used: by another account (its events,
+    rules and targets on the buses, DescribeEventBus, other partitions) and by PutPermission/RemovePermission
+    of one statement, which write the policy again (orjson writes 254 levels; one may have 1,024)."""
+    fz = Account(account)
+    create_resources(server.client(account=account), fz)
+    caller = Caller(server, fz, timeout=10)  # each answer takes milliseconds; long wildcards took minutes
+    try:
+        for text in hostile_policies(fz.arn("event-bus", "default")):
+            for bus in ("default", "fz-bus"):
+                params = {"EventBusName": bus, "Policy": text}
+                assert caller.call("PutPermission", params).status_code == 200, text[:200]
+                cause = f"PutPermission {wire(params)[:300]}"
+                for probe, probe_params, other in cross_account_probes(fz):
+                    caller.call(probe, probe_params, cause=cause, caller=other)
+                for probe, probe_params in probes(fz)[-2:]:  # PutPermission, RemovePermission
+                    caller.call(probe, {**probe_params, "EventBusName": bus}, cause=cause)
+        if caller.failures:
+            pytest.fail(report(caller, "PutPermission (hostile policies)"), pytrace=False)
     finally:
         caller.http.close()

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
-
 from eventyard.core import policy as policies
+from eventyard.core.envelope import event_json
 from eventyard.errors import AwsError, not_found, validation
 from eventyard.operations import _common as common
 from eventyard.operations._common import BUS
@@ -53,7 +52,7 @@ async def put_permission(ctx: Context, params: dict[str, Any]) -> None:
                 )
             )
             document["Statement"] = statements
-            text = orjson.dumps(document).decode()
+            text = event_json(document)  # orjson writes at most 254 levels; a policy may have more
             _check_length(text)
             bus["Policy"] = text
         bus["LastModifiedTime"] = ctx.clock.time()
@@ -81,7 +80,7 @@ async def remove_permission(ctx: Context, params: dict[str, Any]) -> None:
                 raise not_found("Statement with the provided id does not exist.")
             if kept:
                 document["Statement"] = kept
-                bus["Policy"] = orjson.dumps(document).decode()
+                bus["Policy"] = event_json(document)
             else:
                 bus.pop("Policy", None)
         bus["LastModifiedTime"] = ctx.clock.time()
