@@ -170,3 +170,21 @@ def test_another_account_describes_a_bus_only_if_its_policy_allows_describe_even
         EventBusName="shared", Policy=json.dumps({"Version": "2012-10-17", "Statement": [describe]})
     )
     assert other.describe_event_bus(Name=bus_arn)["Name"] == "shared"
+
+
+def test_another_accounts_missing_or_other_region_bus_is_access_denied_not_not_found(client_for):
+    """The bus policy is asked first, as for rules: a bus of another account that does not exist, or is in
+    another Region (which no bus policy reaches), is AccessDeniedException in AWS's words, not a
+    ResourceNotFoundException telling what exists (nor does describing one make that account a default bus)."""
+    owner, other = client_for(), client_for()
+    owner_account = owner.describe_event_bus()["Arn"].split(":")[4]
+    other_account = other.describe_event_bus()["Arn"].split(":")[4]
+    for arn in (
+        f"arn:aws:events:us-east-1:{owner_account}:event-bus/missing",
+        f"arn:aws:events:eu-west-1:{owner_account}:event-bus/default",
+    ):
+        with pytest.raises(ClientError) as excinfo:
+            other.describe_event_bus(Name=arn)
+        code, message, status = error_of(excinfo)
+        assert (code, status) == ("AccessDeniedException", 400)
+        assert message.startswith(f"User: arn:aws:iam::{other_account}:root is not authorized to ")

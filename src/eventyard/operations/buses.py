@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from eventyard.core import arn as arns
-from eventyard.core import policy
-from eventyard.errors import AwsError, already_exists, limit_exceeded, validation
+from eventyard.errors import already_exists, limit_exceeded, validation
 from eventyard.operations import _common as common
 from eventyard.operations._common import BUS, RULE
 from eventyard.operations.registry import operation
@@ -58,13 +57,11 @@ async def create_event_bus(ctx: Context, params: dict[str, Any]) -> dict[str, An
 async def describe_event_bus(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     account, region, name = common.resolve_bus(ctx, params.get("Name"))
     async with ctx.store.transaction() as tx:
+        if account != ctx.account:  # the bus policy first: a bus of another account, or its absence, is
+            # not for a caller it does not let in (nor are another Region's buses, nor a default bus made)
+            bus_arn = arns.event_bus(region, account, name)
+            await common.authorize(ctx, tx, (account, region, name), "events:DescribeEventBus", bus_arn)
         bus = await common.get_bus(ctx, tx, account, region, name)
-    if account != ctx.account and not policy.allows(
-        bus.get("Policy"), ctx.account, "events:DescribeEventBus", resource=bus["Arn"]
-    ):
-        raise AwsError(
-            "AccessDeniedException", f"Account {ctx.account} is not allowed to describe {bus['Arn']}."
-        )
     return bus
 
 
