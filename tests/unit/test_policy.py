@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import random
 import re
-import time
 from typing import Any
 
 import pytest
@@ -263,12 +262,12 @@ def test_wildcards_match_as_the_regular_expression_does():
         "*a" * 1500 + "*b",
     ],
 )
-def test_a_long_source_against_a_long_pattern_takes_no_time(pattern):
-    """A Source may be 256 KB long and a policy 10,240 characters: a match must not take minutes (these took
-    seconds each; 200,000 characters against 9,000 took minutes, with the server unresponsive)."""
-    start = time.monotonic()
+def test_a_long_source_against_a_long_pattern(pattern):
+    """A Source may be 256 KB long and a policy 10,240 characters. The matcher is linear in the value (these
+    took seconds each with backtracking, and 200,000 characters against 9,000 took minutes with the server
+    unresponsive); speed is not asserted here (no timed tests), only the answers."""
     assert put({"StringLike": {"events:source": pattern}}, {"events:source": "a" * 12000}) is None
-    assert time.monotonic() - start < 0.5
+    assert put({"StringLike": {"events:source": pattern}}, {"events:source": "a" * 12000 + "b"}) == "Allow"
 
 
 DEEP = "[" * 1015 + '"x"' + "]" * 1015  # orjson reads 1,024 levels; str() of them raised RecursionError
