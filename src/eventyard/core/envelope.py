@@ -136,10 +136,14 @@ def event_json(value: Any) -> str:
     except orjson.JSONEncodeError as error:
         if str(error) != "Recursion limit reached":
             raise
-    # The C encoder counts each level against the recursion limit, on top of the frames already on the stack.
-    if sys.getrecursionlimit() < _DEEP_RECURSION_LIMIT:
-        sys.setrecursionlimit(_DEEP_RECURSION_LIMIT)
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    # The C encoder counts each level against the recursion limit, on top of the frames already on the stack:
+    # raised for this call only, so that nothing else in the process depends on what it wrote before.
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, _DEEP_RECURSION_LIMIT))
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def _int64_only(text: str) -> bool:
