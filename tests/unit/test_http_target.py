@@ -515,11 +515,11 @@ def test_a_high_rate_does_not_slow_invocations(receiver: Receiver) -> None:
         async with world() as w:
             created = await w.connection("conn", "BASIC", BASIC)
             arn = await w.destination("dest", created["ConnectionArn"], f"{receiver.url}/hook", rate=300)
-            started = time.monotonic()
+            # 30 invocations at 300/s need 0.1 s of tokens: each waits in place, none is put back as Delayed
+            # (which would raise here). No wall-clock assertion: the house has no timed tests.
             await asyncio.gather(
                 *(http_target.invoke_api_destination(w.runtime, invocation(arn)) for _ in range(30))
             )
-            assert time.monotonic() - started < 2.0  # 30 invocations at 300/s need 0.1 s of slots
 
     asyncio.run(scenario())
     assert len(receiver.at("/hook")) == 30
