@@ -124,6 +124,20 @@ def test_caller_account_and_region_come_from_sigv4(server, account):
     assert unsigned.json()["Arn"] == "arn:aws:events:us-east-1:123456789012:event-bus/default"
 
 
+@pytest.mark.parametrize("region", ["a:b", "us-east-1:x", "US-EAST-1", "eu_west_1", "x" * 60])
+def test_a_credential_scope_naming_no_region_is_refused(server, account, region):
+    """A ":" in the Region would break every ARN formed from it; AWS answers a scope of no valid
+    Region with InvalidSignatureException (403), before it looks at the input."""
+    response = call(server, "DescribeEventBus", b"not even json", auth=signed(account, region))
+    assert response.status_code == 403
+    assert response.json() == {
+        "__type": "InvalidSignatureException",
+        "message": f"Credential should be scoped to a valid region, not '{region}'.",
+    }
+    made_up = call(server, "DescribeEventBus", b"{}", auth=signed(account, "local"))
+    assert made_up.json()["Arn"] == f"arn:aws:events:local:{account}:event-bus/default"
+
+
 def test_timestamps_are_epoch_seconds_and_nulls_are_omitted(server, account):
     raw = call(server, "DescribeEventBus", b"{}", auth=signed(account)).json()
     assert isinstance(raw["CreationTime"], int | float)

@@ -116,14 +116,14 @@ class App:
             )
         started = time.perf_counter()
         try:
-            params = _parse_json(body)
-            operation = model.operation_model(name)
-            params = model.validate_input(operation, params)
-            caller = identify(
+            caller = identify(  # who is calling comes first, as AWS checks the signature first
                 headers.get("authorization"),
                 self.runtime.config.default_account,
                 self.runtime.config.default_region,
             )
+            params = _parse_json(body)
+            operation = model.operation_model(name)
+            params = model.validate_input(operation, params)
             context = Context(caller.account, caller.region, request_id, self.runtime)
             result = await _run(handler, context, params)
             output = model.serialize_output(operation.output_shape, result or {}) or {}
