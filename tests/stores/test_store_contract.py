@@ -135,7 +135,7 @@ async def test_list_is_in_byte_order_with_prefix_after_and_limit(store: Store) -
         assert await tx.count("rule", B, R, parent="bus") == 1
 
 
-async def test_by_ref_and_find_reach_across_accounts(store: Store) -> None:
+async def test_by_ref_find_and_everywhere_reach_across_accounts(store: Store) -> None:
     async with store.transaction() as tx:
         await tx.put("partner_source", A, R, "aws.partner/x.com/2", {"n": 2}, ref=B)
         await tx.put("partner_source", A, R, "aws.partner/x.com/1", {"n": 1}, ref=B)
@@ -146,6 +146,15 @@ async def test_by_ref_and_find_reach_across_accounts(store: Store) -> None:
         assert await tx.by_ref("partner_source", R, B) == [(A, {"n": 1}), (A, {"n": 2})]
         assert sorted(await tx.find("event_bus", R, "same")) == [(A, {"who": A}), (B, {"who": B})]
         assert await tx.find("event_bus", "eu-west-1", "same") == []
+        await tx.put("rule", B, "eu-west-1", "r", {"n": "B eu"}, parent="default")
+        await tx.put("rule", A, R, "r", {"n": "A"}, parent="default")
+        await tx.put("rule", A, R, "x", {"n": "A other bus"}, parent="other")
+    async with store.transaction() as tx:
+        assert await tx.everywhere("rule", parent="default") == [
+            (A, R, {"n": "A"}),
+            (B, "eu-west-1", {"n": "B eu"}),
+        ]
+        assert await tx.everywhere("event_bus") == [(A, R, {"who": A}), (B, R, {"who": B})]
 
 
 async def test_reopening_keeps_everything_and_migrates_nothing_twice(

@@ -308,3 +308,28 @@ def test_catching_up_after_downtime_fires_once_per_rule() -> None:
         assert await world.event("hourly", at("2026-11-26T18:00")) is not None
 
     scenario(body)
+
+
+def test_scheduled_rules_stored_by_an_older_eventyard_are_adopted_without_a_backlog() -> None:
+    """A rule stored before schedules fired has no schedule document: the scheduler adopts it once, its
+    rate counting from its creation, without firing the fire times that passed before."""
+
+    async def body(world: World) -> None:
+        await world.scheduled()
+        async with world.runtime.store.transaction() as tx:  # as an older Eventyard left it
+            await tx.delete(sched.SCHEDULE, "", "", f"{REGION}/{ACCOUNT}/r")
+        assert await world.schedule() is None
+        world.runtime.clock.offset_seconds += at("2026-11-26T13:02:00") - world.runtime.clock.time()
+        assert await sched.adopt(world.runtime) == 1
+        assert await sched.adopt(world.runtime) == 0  # once
+        adopted = await world.schedule()
+        assert adopted is not None
+        assert adopted["Anchor"] == pytest.approx(START, abs=0.5)  # the rule's creation
+        assert adopted["HandledUntil"] == pytest.approx(at("2026-11-26T13:02:00"), abs=0.5)
+        await world.fire_at(at("2026-11-26T13:04:00"))
+        assert world.fired() == 0  # 12:05 ... 13:00 passed before adoption: no backlog
+        await world.fire_at(at("2026-11-26T13:05:00"))  # on the phase of its creation at 12:00:10
+        assert world.fired() == 1
+        assert await world.event("r", at("2026-11-26T13:05")) is not None
+
+    scenario(body)

@@ -93,6 +93,24 @@ async def track(tx: Tx, account: str, region: str, rule: Doc, previous: Doc | No
     await tx.put(SCHEDULE, "", "", key, document)
 
 
+async def adopt(runtime: Runtime) -> int:
+    """Scheduled rules stored before schedules fired (by an older Eventyard) get their schedule documents:
+    their rates count from their creation, and fire times already past count as handled (no backlog). How
+    many were adopted. Run once per process, under the scheduler's lock."""
+    now = runtime.clock.time()
+    adopted = 0
+    async with runtime.store.transaction() as tx:
+        for account, region, rule in await tx.everywhere(ingest.RULE, parent=arns.DEFAULT_BUS):
+            if not rule.get("ScheduleExpression"):
+                continue
+            if await tx.get(SCHEDULE, "", "", _key(region, account, rule["Name"])) is None:
+                await track(tx, account, region, rule, rule, now)
+                adopted += 1
+    if adopted:
+        log.info("adopted %d scheduled rule(s) stored before scheduled rules fired", adopted)
+    return adopted
+
+
 async def untrack(tx: Tx, account: str, region: str, bus: str, name: str) -> None:
     """DeleteRule, in its transaction: the rule's schedule stops."""
     if bus == arns.DEFAULT_BUS:
@@ -208,6 +226,7 @@ class RuleScheduler:
         self._lock = asyncio.Lock()  # one tick at a time on this node
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._adopted = False  # stored scheduled rules without a schedule document looked for
         runtime.extensions["rule_scheduler"] = self
 
     async def start(self) -> None:
@@ -231,6 +250,9 @@ class RuleScheduler:
             while True:
                 async with self.runtime.store.exclusive(LOCK) as got:
                     if got:
+                        if not self._adopted:
+                            await adopt(self.runtime)
+                            self._adopted = True
                         upcoming = await fire_due(self.runtime)
                         break
                 if loop.time() >= deadline:

@@ -123,6 +123,11 @@ class Tx(abc.ABC):
     async def find(self, kind: str, region: str, name: str, parent: str = "") -> list[tuple[str, Doc]]:
         """(account, doc) of resources with this name in any account of the region."""
 
+    @abc.abstractmethod
+    async def everywhere(self, kind: str, parent: str = "") -> list[tuple[str, str, Doc]]:
+        """(account, region, doc) of every resource of this kind and parent, in every account and region,
+        ordered by account, region and name: for work that spans them all (and is rare)."""
+
 
 class Store(abc.ABC):
     # How many `append_events` transactions a node keeps in flight at once (delivery.ingest.Committer): one

@@ -124,6 +124,14 @@ class SqlTx(Tx):
         )
         return [(row[0], load(row[1])) for row in rows]
 
+    async def everywhere(self, kind: str, parent: str = "") -> list[tuple[str, str, Doc]]:
+        rows = await self.execute(
+            "SELECT account, region, doc FROM resources WHERE kind=? AND parent=? "
+            f"ORDER BY account{self.BYTES}, region{self.BYTES}, name{self.BYTES}",
+            (kind, parent),
+        )
+        return [(row[0], row[1], load(row[2])) for row in rows]
+
     async def find(self, kind: str, region: str, name: str, parent: str = "") -> list[tuple[str, Doc]]:
         rows = await self.execute(
             "SELECT account, doc FROM resources WHERE kind=? AND region=? AND parent=? AND name=? "
