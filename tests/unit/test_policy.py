@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from eventyard.core import policy
+from eventyard.operations.rules import pattern_keys
 
 BUS = "arn:aws:events:us-east-1:111111111111:event-bus/default"
 SENDER = "222222222222"
@@ -285,3 +286,23 @@ def test_values_nested_in_lists_are_no_values(nested):
         text = document({**allow(), "Effect": effect, "Condition": condition}).replace('"@"', nested)
         decision = policy.decide(text, SENDER, "events:PutEvents", context, BUS)
         assert decision == (None if effect == "Allow" else "Deny")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "keys"),
+    [
+        ('{"source": ["a", {"prefix": "b"}]}', {"events:source": ["a", '{"prefix":"b"}']}),
+        ('{"$or": [{"source": ["a"]}, {"source": ["b"]}]}', {"events:source": ["a", "b"]}),
+        ('{"$or": [{"source": ["a"]}, {"detail-type": ["t"]}]}', {}),  # one branch leaves source free
+        (
+            '{"source": ["s"], "$or": [{"detail-type": ["a"]}, {"$or": [{"detail-type": ["b"]}]}]}',
+            {"events:source": ["s"], "events:detail-type": ["a", "b"]},
+        ),
+        ('{"detail": {"x": [1]}}', {}),
+        ("not json", {}),
+    ],
+)
+def test_the_condition_keys_of_a_rules_pattern(pattern, keys):
+    """PutRule on another account's bus: events:source and events:detail-type are the values the pattern
+    matches, also inside $or (a source only under $or used to leave the key out, so IfExists let it pass)."""
+    assert pattern_keys(pattern) == keys

@@ -74,10 +74,29 @@ def pattern_keys(pattern: str | None) -> dict[str, str | list[str]]:
         return {}
     keys: dict[str, str | list[str]] = {}
     for field in ("source", "detail-type"):
-        values = document.get(field) if isinstance(document, dict) else None
-        if isinstance(values, list):
+        values = _field_values(document, field)
+        if values is not None:
             keys[f"events:{field}"] = [v if isinstance(v, str) else orjson.dumps(v).decode() for v in values]
     return keys
+
+
+def _field_values(pattern: Any, field: str) -> list[Any] | None:
+    """The values a top-level `field` of the (sub)pattern takes, also inside `$or` branches (all of them
+    must constrain it); None where the pattern leaves it free."""
+    if not isinstance(pattern, dict):
+        return None
+    if isinstance(pattern.get(field), list):
+        return list(pattern[field])
+    branches = pattern.get("$or")
+    if not isinstance(branches, list) or not branches:
+        return None
+    found: list[Any] = []
+    for branch in branches:
+        values = _field_values(branch, field)
+        if values is None:
+            return None  # this branch matches the field's every value
+        found += values
+    return found
 
 
 def check_managed(rule: Doc, force: bool = False) -> None:
