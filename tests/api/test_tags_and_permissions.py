@@ -45,6 +45,22 @@ def test_tags_of_missing_resources(events, account, path):
         assert error_of(excinfo)[0] == "ResourceNotFoundException"
 
 
+@pytest.mark.parametrize("path", ["rule/no\x00pe", "rule/no\x00pe/r", "event-bus/no\x00pe"])
+def test_tags_of_another_accounts_impossible_names(events, account, client_for, path):
+    """Names that cannot exist in another account are refused as any of its resources without a policy
+    allowing it is: AccessDeniedException on both stores (PostgreSQL cannot even be asked about a NUL)."""
+    other = client_for()
+    arn = f"arn:aws:events:us-east-1:{account}:{path}"
+    for call in (
+        lambda: other.tag_resource(ResourceARN=arn, Tags=[{"Key": "a", "Value": "1"}]),
+        lambda: other.untag_resource(ResourceARN=arn, TagKeys=["a"]),
+        lambda: other.list_tags_for_resource(ResourceARN=arn),
+    ):
+        with pytest.raises(ClientError) as excinfo:
+            call()
+        assert error_of(excinfo)[0] == "AccessDeniedException"
+
+
 def test_tag_limit(events, account):
     arn = f"arn:aws:events:us-east-1:{account}:event-bus/default"
     events.tag_resource(ResourceARN=arn, Tags=[{"Key": f"k{i}", "Value": "v"} for i in range(50)])

@@ -126,7 +126,8 @@ async def authorize(
             f"User: {policy.root(ctx.account, arns.partition(ctx.region))} is not authorized to manage "
             f"resources of account {account} in {region}.",
         )
-    doc = await tx.get(BUS, account, region, name)
+    # A name no bus can have (a NUL, from a ResourceARN) has no policy: not looked up, which PostgreSQL refuses
+    doc = await tx.get(BUS, account, region, name) if arns.BUS_NAME.fullmatch(name) else None
     decision = policy.decide(doc.get("Policy") if doc else None, ctx.account, action, context, resource)
     if decision != "Allow":
         raise AwsError(

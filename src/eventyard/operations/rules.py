@@ -57,7 +57,8 @@ async def authorize_rule(
     if (account, region) == (ctx.account, ctx.region):
         return
     keys = dict(context or {})
-    rule = await tx.get(RULE, account, region, name, parent=bus)
+    creatable = arns.RULE_NAME.fullmatch(name) and arns.BUS_NAME.fullmatch(bus)  # else never stored (a NUL)
+    rule = await tx.get(RULE, account, region, name, parent=bus) if creatable else None
     if rule is not None and rule.get("CreatedBy"):
         keys["events:creatorAccount"] = rule["CreatedBy"]
     await common.authorize(
