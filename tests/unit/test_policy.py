@@ -33,23 +33,22 @@ def put(condition: dict[str, Any], context: dict[str, Any] | None = None, effect
 
 
 def test_the_statements_put_permission_writes():
-    assert policy.allows(
-        document(policy.statement("s", BUS, "events:PutEvents", SENDER)), SENDER, "events:PutEvents"
-    )
-    assert not policy.allows(
-        document(policy.statement("s", BUS, "events:PutEvents", "333333333333")), SENDER, "events:PutEvents"
-    )
-    assert policy.allows(
-        document(policy.statement("s", BUS, "events:PutEvents", "*")), SENDER, "events:PutEvents"
-    )
+    def says(principal: str) -> Any:
+        return policy.decide(
+            document(policy.statement("s", BUS, "events:PutEvents", principal)), SENDER, "events:PutEvents"
+        )
+
+    assert says(SENDER) == "Allow"
+    assert says("333333333333") is None
+    assert says("*") == "Allow"
 
 
 def test_an_organization_condition_needs_that_organization():
     org = {"Type": "StringEquals", "Key": "aws:PrincipalOrgID", "Value": "o-1234567890"}
     text = document(policy.statement("s", BUS, "events:PutEvents", "*", org))
-    assert not policy.allows(text, SENDER, "events:PutEvents")  # an account outside any organization
-    assert not policy.allows(text, SENDER, "events:PutEvents", {"aws:PrincipalOrgID": "o-other"})
-    assert policy.allows(text, SENDER, "events:PutEvents", {"aws:PrincipalOrgID": "o-1234567890"})
+    assert policy.decide(text, SENDER, "events:PutEvents") is None  # an account outside any organization
+    assert policy.decide(text, SENDER, "events:PutEvents", {"aws:PrincipalOrgID": "o-other"}) is None
+    assert policy.decide(text, SENDER, "events:PutEvents", {"aws:PrincipalOrgID": "o-1234567890"}) == "Allow"
 
 
 def test_the_user_guides_source_and_detail_type_example():

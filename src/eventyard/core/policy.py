@@ -240,19 +240,8 @@ def _condition_holds(operator: str, key: str, wanted: Any, context: Mapping[str,
     return all(holds(v) for v in values) if negated else any(holds(v) for v in values)
 
 
-def allows(
-    policy: str | None,
-    account: str,
-    action: str,
-    context: Mapping[str, str | Sequence[str]] | None = None,
-    resource: str | None = None,
-) -> bool:
-    """Does the bus policy allow `account` to do `action` on `resource`? See `decide`."""
-    return decide(policy, account, action, context, resource) == "Allow"
-
-
 def decide(
-    policy: str | None,
+    policy: str | dict[str, Any] | None,
     account: str,
     action: str,
     context: Mapping[str, str | Sequence[str]] | None = None,
@@ -261,14 +250,14 @@ def decide(
     """What the bus policy says of `account` doing `action` (e.g. events:PutEvents) on `resource` (the bus
     ARN; any Resource if None) in the request `context` (condition keys such as `events:source`,
     `aws:SourceArn`, `aws:PrincipalOrgID`): "Deny" if a statement explicitly denies it (a Deny wins over
-    any Allow), "Allow" if one allows it, None if none applies.
+    any Allow), "Allow" if one allows it, None if none applies. `policy` is the policy's text, or the
+    document `parse` made of it (for a caller that judges many requests against one policy).
 
     A statement applies only if its principal, action and resource match and all its conditions hold. The
     context always has `aws:PrincipalAccount` and `aws:PrincipalArn` (the account's root, in the partition
-    of `resource`). A condition that
-    Eventyard cannot evaluate holds for a Deny and not for an Allow: a policy never lets in more than it says.
+    of `resource`). A condition that Eventyard cannot evaluate holds for a Deny and not for an Allow: a policy never lets in more than it says.
     """
-    document = parse(policy)
+    document = parse(policy) if policy is None or isinstance(policy, str) else policy
     if document is None:
         return None
     partition = _partition_of(resource)

@@ -48,7 +48,9 @@ async def put_events(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     results: list[dict[str, str]] = []
     by_bus: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     now = ctx.clock.time()
-    policies: dict[tuple[str, str, str], str | None] = {}  # other accounts' buses: their policies
+    policies: dict[
+        tuple[str, str, str], dict[str, Any] | None
+    ] = {}  # other accounts' buses: policies, parsed
     for entry in entries:
         checked = envelopes.check_entry(entry, refuse_aws_sources=True)
         if isinstance(checked, EntryError):
@@ -99,10 +101,10 @@ async def put_events(ctx: Context, params: dict[str, Any]) -> dict[str, Any]:
     return {"FailedEntryCount": failed, "Entries": results}
 
 
-async def _policy(ctx: Context, account: str, region: str, bus: str) -> str | None:
-    """The resource policy of another account's bus (None if it has none, or there is no such bus): it takes
-    the caller's events only if that allows events:PutEvents. Read fresh, not from the route cache:
-    PutPermission announces no rule change."""
+async def _policy(ctx: Context, account: str, region: str, bus: str) -> dict[str, Any] | None:
+    """The resource policy of another account's bus, parsed once for the request's entries (None if it has
+    none, or there is no such bus): it takes the caller's events only if that allows events:PutEvents. Read
+    fresh, not from the route cache: PutPermission announces no rule change."""
     async with ctx.store.transaction() as tx:
         doc = await tx.get(common.BUS, account, region, bus)
-    return doc.get("Policy") if doc is not None else None
+    return policy.parse(doc.get("Policy")) if doc is not None else None
