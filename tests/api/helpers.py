@@ -15,6 +15,13 @@ def error_of(excinfo: pytest.ExceptionInfo[ClientError]) -> tuple[str, str, int]
     return error["Error"]["Code"], error["Error"]["Message"], error["ResponseMetadata"]["HTTPStatusCode"]
 
 
+def refused(call: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[str, str, int]:
+    """(code, message, HTTP status) of a boto3 call that must fail with a ClientError."""
+    with pytest.raises(ClientError) as excinfo:
+        call(*args, **kwargs)
+    return error_of(excinfo)
+
+
 def pages_of(list_call: Callable[..., Any], key: str, **kwargs: Any) -> list[list[Any]]:
     """The items of every page of a List call (its `key` member), following NextToken to the last page."""
     pages: list[list[Any]] = []

@@ -9,22 +9,15 @@ import re
 from collections.abc import Callable, Iterator
 
 import pytest
-from botocore.exceptions import ClientError
 
 from tests.api.delivery_helpers import deliveries_of, entry, events_on, states, wait_for
-from tests.api.helpers import error_of
+from tests.api.helpers import refused
 from tests.fixtures_aws import MotoServer, receive_all
 from tests.support import ServerProcess, new_account
 
 REGIONS = pytest.mark.parametrize(
     ("region", "partition"), [("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov")]
 )
-
-
-def refused(call, **params) -> tuple[str, str, int]:
-    with pytest.raises(ClientError) as excinfo:
-        call(**params)
-    return error_of(excinfo)
 
 
 def not_in_correct_format(arn: str) -> tuple[str, str, int]:
