@@ -45,6 +45,18 @@ def states(server: ServerProcess, event_id: str) -> list[tuple[str, str, str]]:
     )
 
 
+def settled(server: ServerProcess, event_id: str, count: int) -> list[tuple[str, str, str]]:
+    """`states` of an event once `count` deliveries exist and none is pending or in flight."""
+
+    def done() -> list[tuple[str, str, str]] | None:
+        found = states(server, event_id)
+        if len(found) == count and all(state not in ("pending", "in-flight") for *_, state in found):
+            return found
+        return None
+
+    return wait_for(done, what=f"{count} finished deliveries of {event_id}")
+
+
 def events_on(server: ServerProcess, event_id: str) -> dict[str, dict[str, Any]]:
     """The stored copies of an event by bus ARN."""
     found = deliveries_of(server, event_id) or {"events": []}

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.api.delivery_helpers import deliveries_of, entry, events_on, states, wait_for
+from tests.api.delivery_helpers import deliveries_of, entry, events_on, settled
 from tests.api.helpers import refused
 from tests.fixtures_aws import MotoServer, receive_all
 from tests.support import ServerProcess, new_account
@@ -51,7 +51,7 @@ def test_buses_rules_and_forwarding_in_the_partition(client_for, server, region,
     result = events.put_events(Entries=[entry()])
     assert result["FailedEntryCount"] == 0, result
     event_id = result["Entries"][0]["EventId"]
-    wait_for(lambda: states(server, event_id) == [("default", "t", "delivered")], what="the forwarded event")
+    assert settled(server, event_id, 1) == [("default", "t", "delivered")]
     (record,) = deliveries_of(server, event_id)["deliveries"]
     assert (record["rule"], record["target_arn"]) == (rule, sink)
     assert set(events_on(server, event_id)) == {f"{prefix}:event-bus/default"}
@@ -192,14 +192,7 @@ def test_sqs_targets_and_dead_letter_queues_in_the_partition(with_moto, moto_ser
     result = events.put_events(Entries=[entry()])
     assert result["FailedEntryCount"] == 0, result
     event_id = result["Entries"][0]["EventId"]
-
-    def finished() -> list[tuple[str, str, str]] | None:
-        found = states(with_moto, event_id)
-        return (
-            found if len(found) == 3 and all(s not in ("pending", "in-flight") for *_, s in found) else None
-        )
-
-    assert wait_for(finished, what="three finished deliveries") == [
+    assert settled(with_moto, event_id, 3) == [
         ("default", "fn", "dead-lettered"),
         ("default", "lost", "failed"),
         ("default", "queue", "delivered"),

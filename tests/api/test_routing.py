@@ -8,10 +8,11 @@ every bus an event reached and every delivery made for it.
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
 
-from tests.api.delivery_helpers import deliveries_of, entry, events_on, states, wait_for
+from tests.api.delivery_helpers import deliveries_of, entry, events_on, settled, states
 from tests.support import new_account
 
 
@@ -30,16 +31,13 @@ def put(events, **fields) -> str:
     return str(result["Entries"][0]["EventId"])
 
 
-def settled(server, event_id: str, count: int) -> list[tuple[str, str, str]]:
-    """The deliveries of an event once `count` exist and none is pending or in flight."""
-
-    def done() -> list[tuple[str, str, str]] | None:
-        found = states(server, event_id)
-        if len(found) == count and all(state not in ("pending", "in-flight") for *_, state in found):
-            return found
-        return None
-
-    return wait_for(done, what=f"{count} finished deliveries of {event_id}")
+def sender_and_central(client_for) -> tuple[str, Any, Any, str]:
+    """Two new accounts: (the sender's account, its client, the receiver's client, the ARN of the receiver's
+    new bus `central`)."""
+    sender_account, receiver_account = new_account(), new_account()
+    receiver = client_for(receiver_account)
+    receiver.create_event_bus(Name="central")
+    return sender_account, client_for(sender_account), receiver, bus_arn(receiver_account, "central")
 
 
 def test_an_event_goes_to_the_targets_of_the_rules_it_matches(events, server, account):
@@ -143,10 +141,7 @@ def test_a_bus_in_another_region_of_the_same_account(events, server, account, cl
 
 
 def test_cross_account_delivery_needs_the_receiving_bus_policy(client_for, server):
-    sender_account, receiver_account = new_account(), new_account()
-    sender, receiver = client_for(sender_account), client_for(receiver_account)
-    receiver.create_event_bus(Name="central")
-    central = bus_arn(receiver_account, "central")
+    sender_account, sender, receiver, central = sender_and_central(client_for)
     forward(sender, "share", {"source": ["com.example.shop"]}, central)
 
     refused = put(sender)
@@ -166,10 +161,7 @@ def test_cross_account_delivery_needs_the_receiving_bus_policy(client_for, serve
 
 def test_a_receiving_bus_policy_may_name_the_forwarding_rules(client_for, server):
     """aws:SourceArn is the forwarding rule (the User Guide's "send events from specific rules" example)."""
-    sender_account, receiver_account = new_account(), new_account()
-    sender, receiver = client_for(sender_account), client_for(receiver_account)
-    receiver.create_event_bus(Name="central")
-    central = bus_arn(receiver_account, "central")
+    sender_account, sender, receiver, central = sender_and_central(client_for)
     forward(sender, "chosen", {"source": ["com.example.shop"]}, central)
     forward(sender, "other", {"source": ["com.example.shop"]}, central)
     statement = {
