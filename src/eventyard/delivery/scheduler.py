@@ -149,8 +149,16 @@ def scheduled_event_id(schedule: Doc, fire_time: float) -> str:
     return str(uuid.uuid5(_EVENT_IDS, name))
 
 
-def _same(a: Doc, b: Doc) -> bool:
-    return all(a.get(field) == b.get(field) for field in ("Arn", "ScheduleExpression", "Anchor"))
+def _still_due(current: Doc | None, schedule: Doc, due: float) -> bool:
+    """Whether the stored schedule document `current` is still `schedule` (not changed or removed since it was
+    listed) with `due` not yet handled."""
+    return (
+        current is not None
+        and all(
+            current.get(field) == schedule.get(field) for field in ("Arn", "ScheduleExpression", "Anchor")
+        )
+        and current["HandledUntil"] < due
+    )
 
 
 async def fire_due(runtime: Runtime) -> float | None:
@@ -186,7 +194,7 @@ async def _fire(runtime: Runtime, schedule: Doc, due: float) -> None:
     async with runtime.store.transaction() as tx:
         current = await tx.get(SCHEDULE, "", "", key)
         rule = await tx.get(ingest.RULE, account, region, name, parent=arns.DEFAULT_BUS)
-    if current is None or not _same(current, schedule) or current["HandledUntil"] >= due:
+    if not _still_due(current, schedule, due):
         return  # changed or handled since it was listed: the next tick sees it as it is now
     if (
         rule is not None
@@ -207,7 +215,7 @@ async def _fire(runtime: Runtime, schedule: Doc, due: float) -> None:
     async def handled() -> None:
         async with runtime.store.transaction() as tx:
             current = await tx.get(SCHEDULE, "", "", key)
-            if current is None or not _same(current, schedule) or current["HandledUntil"] >= due:
+            if current is None or not _still_due(current, schedule, due):
                 return
             if rule is None:  # deleted meanwhile (DeleteRule removes the document too): nothing to keep
                 await tx.delete(SCHEDULE, "", "", key)
@@ -279,8 +287,6 @@ class RuleScheduler:
             self._wake.clear()
             try:
                 delay = await self.tick()
-            except asyncio.CancelledError:
-                raise
             except Exception as error:
                 log.warning("firing scheduled rules failed (trying again): %s", error)
                 delay = BUSY_SECONDS
