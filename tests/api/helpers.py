@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +21,13 @@ def refused(call: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[str, s
     with pytest.raises(ClientError) as excinfo:
         call(*args, **kwargs)
     return error_of(excinfo)
+
+
+def put_policy(client: Any, *statements: dict[str, Any], bus: str = "default") -> None:
+    """PutPermission of a whole policy document of `statements` on `bus` (a name or an ARN)."""
+    client.put_permission(
+        EventBusName=bus, Policy=json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
+    )
 
 
 def pages_of(list_call: Callable[..., Any], key: str, **kwargs: Any) -> list[list[Any]]:

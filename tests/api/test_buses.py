@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.api.helpers import error_of, pages_of
+from tests.api.helpers import error_of, pages_of, put_policy
 
 
 def test_default_bus_exists_on_first_use(events, account):
@@ -166,9 +164,7 @@ def test_another_account_describes_a_bus_only_if_its_policy_allows_describe_even
     assert error_of(excinfo)[::2] == ("AccessDeniedException", 400)
     describe = {"Sid": "describe", "Effect": "Allow", "Principal": {"AWS": other_account},
                 "Action": "events:DescribeEventBus", "Resource": bus_arn}  # fmt: skip
-    owner.put_permission(
-        EventBusName="shared", Policy=json.dumps({"Version": "2012-10-17", "Statement": [describe]})
-    )
+    put_policy(owner, describe, bus="shared")
     assert other.describe_event_bus(Name=bus_arn)["Name"] == "shared"
 
 

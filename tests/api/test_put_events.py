@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.api.delivery_helpers import deliveries_of, entry, events_on
-from tests.api.helpers import error_of
+from tests.api.helpers import error_of, put_policy
 from tests.support import ServerProcess, api_destination, new_account
 
 SOURCE_REQUIRED = "Parameter Source is not valid. Reason: Source is a required argument."
@@ -322,9 +322,7 @@ def test_a_policy_may_allow_some_sources_and_deny_others_entry_by_entry(client_f
             "Condition": {"StringEquals": {"events:detail-type": "newOrderTest"}},
         },
     ]
-    receiver.put_permission(
-        EventBusName="central", Policy=json.dumps({"Version": "2012-10-17", "Statement": statements})
-    )
+    put_policy(receiver, *statements, bus="central")
     web = {"EventBusName": bus_arn, "Source": "com.exampleCorp.webStore"}
     result = client_for(sender).put_events(
         Entries=[
@@ -362,7 +360,7 @@ def test_policy_actions_match_in_any_case_and_with_wildcards(client_for, server)
             "Condition": {"StringEquals": {"events:detail-type": "Blocked"}},
         },
     ]
-    receiver.put_permission(Policy=json.dumps({"Version": "2012-10-17", "Statement": statements}))
+    put_policy(receiver, *statements)
     result = client_for(sender).put_events(
         Entries=[entry(EventBusName=bus_arn), entry(EventBusName=bus_arn, DetailType="Blocked")]
     )
@@ -388,9 +386,7 @@ def test_not_resource_and_not_action_exclude_what_they_list(client_for, server):
         },
         {"Effect": "Deny", "Principal": "*", "NotAction": ["events:PutEvents", "events:DescribeRule"]},
     ]
-    receiver.put_permission(
-        EventBusName="central", Policy=json.dumps({"Version": "2012-10-17", "Statement": statements})
-    )
+    put_policy(receiver, *statements, bus="central")
     sending = client_for(sender)
     accepted = sending.put_events(Entries=[entry(EventBusName=bus_arn)])["Entries"][0]
     assert events_on(server, accepted["EventId"])[bus_arn]["account"] == sender

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from tests.api.delivery_helpers import deliveries_of, entry, events_on, settled, states
+from tests.api.helpers import put_policy
 from tests.support import new_account
 
 
@@ -175,9 +176,7 @@ def test_a_receiving_bus_policy_may_name_the_forwarding_rules(client_for, server
             "StringEquals": {"aws:SourceAccount": sender_account},
         },
     }
-    receiver.put_permission(
-        EventBusName="central", Policy=json.dumps({"Version": "2012-10-17", "Statement": [statement]})
-    )
+    put_policy(receiver, statement, bus="central")
     event_id = put(sender)
     assert settled(server, event_id, 2) == [
         ("default", "chosen-t", "delivered"),

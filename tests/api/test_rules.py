@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import httpx
 import pytest
 from botocore.exceptions import ClientError
 
 from tests.api.delivery_helpers import entry, states
-from tests.api.helpers import error_of, pages_of
+from tests.api.helpers import error_of, pages_of, put_policy
 from tests.support import new_account
 
 PATTERN = '{"source": ["com.example.orders"]}'
@@ -266,9 +264,7 @@ def test_a_bus_policy_lets_another_account_manage_the_rules_it_creates(client_fo
             }
         },
     }  # fmt: skip
-    owner.put_permission(
-        EventBusName="central", Policy=json.dumps({"Version": "2012-10-17", "Statement": [statement]})
-    )
+    put_policy(owner, statement, bus="central")
     web_store = '{"source": ["com.exampleCorp.webStore"]}'
 
     created = manager.put_rule(
@@ -327,9 +323,7 @@ def test_tags_of_a_rule_on_another_accounts_bus_follow_its_policy(client_for):
         "Resource": f"arn:aws:events:us-east-1:{a}:rule/central/*",
         "Condition": {"StringEqualsIfExists": {"events:creatorAccount": "${aws:PrincipalAccount}"}},
     }
-    owner.put_permission(
-        EventBusName="central", Policy=json.dumps({"Version": "2012-10-17", "Statement": [statement]})
-    )
+    put_policy(owner, statement, bus="central")
     bus_arn = f"arn:aws:events:us-east-1:{a}:event-bus/central"
     rule_arn = manager.put_rule(Name="mine", EventBusName=bus_arn, EventPattern=PATTERN)["RuleArn"]
     manager.tag_resource(ResourceARN=rule_arn, Tags=[{"Key": "team", "Value": "b"}])
