@@ -36,6 +36,7 @@ from eventyard.core.envelope import scheduled_event
 from eventyard.core.schedule import latest_fire_time, parse_schedule
 from eventyard.delivery import ingest, metrics
 from eventyard.errors import AwsError
+from eventyard.runtime import stop_task
 from eventyard.store.base import Doc, Tx, again_on_contention
 
 if TYPE_CHECKING:
@@ -243,11 +244,8 @@ class RuleScheduler:
         self._task = asyncio.create_task(self._loop(), name="rule-scheduler")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
 
     async def tick(self, wait: float = 0.0) -> float:
         """Fire what is due now if no other node is doing it (waiting up to `wait` seconds for it to finish);

@@ -20,7 +20,6 @@ accepted and dropped (logged and counted at /metrics) when it is PENDING; refuse
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -31,7 +30,7 @@ from eventyard.errors import AwsError, already_exists, invalid_state, not_found,
 from eventyard.operations import _common as common
 from eventyard.operations._common import BUS
 from eventyard.operations.registry import operation, service
-from eventyard.runtime import Context, Runtime
+from eventyard.runtime import Context, Runtime, stop_task
 from eventyard.store.base import Conflict, Contention, Doc, Tx
 
 log = logging.getLogger("eventyard.partner")
@@ -513,11 +512,8 @@ class ExpirySweep:
         self._task = asyncio.create_task(self._loop(), name="partner-source-expiry")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
 
     async def sweep(self) -> None:
         try:
