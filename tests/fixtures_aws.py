@@ -133,6 +133,12 @@ class Received:
         return dict(parse_qsl(self.body.decode()))
 
 
+class _ReceiverServer(ThreadingHTTPServer):
+    # socketserver's default listen backlog is 5: a burst of simultaneous deliveries (a rate limit granting
+    # a batch of tokens at once) overflowed it on a busy machine, and a refused connection failed the test.
+    request_queue_size = 128
+
+
 class Receiver:
     """A real HTTP server on 127.0.0.1 that records every request and answers from a per-path script
     (then with the path's default reply, 200 if none)."""
@@ -194,7 +200,7 @@ class Receiver:
 
             do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = _handle
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _ReceiverServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
